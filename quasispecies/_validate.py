@@ -1,0 +1,79 @@
+"""Argument checks shared by every public entry point.
+
+Each check raises ``ValueError`` whose message starts with the argument's name, so a
+user sees *which* input is wrong and *how*.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Absolute tolerance for "sums to one" (rows of P, pi0, x0, distributions).
+SUM_ATOL = 1e-8
+
+
+def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected an array of numbers ({err})") from None
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name}: expected {' or '.join(map(str, allowed))}-D, got shape {arr.shape}")
+    return arr
+
+
+def check_probabilities(p: np.ndarray, name: str) -> None:
+    """No NaN, no infinity, nothing negative."""
+    if np.isnan(p).any():
+        raise ValueError(f"{name}: contains NaN")
+    if np.isinf(p).any():
+        raise ValueError(f"{name}: contains an infinite value")
+    if (p < 0).any():
+        idx = tuple(int(i) for i in np.argwhere(p < 0)[0])
+        raise ValueError(f"{name}: negative probability {p[idx]!r} at index {idx}")
+
+
+def check_distribution(p, name: str, size: int | None = None) -> np.ndarray:
+    """A 1-D probability vector (non-negative, sums to 1), optionally of a given length."""
+    arr = as_float_array(p, name, ndim=1)
+    if size is not None and arr.shape[0] != size:
+        raise ValueError(f"{name}: expected length {size}, got {arr.shape[0]}")
+    check_probabilities(arr, name)
+    total = float(arr.sum())
+    if abs(total - 1.0) > SUM_ATOL:
+        raise ValueError(f"{name}: must sum to 1, sums to {total!r}")
+    return arr
+
+
+def check_temperature(T, name: str = "T") -> tuple[np.ndarray, bool]:
+    """Scalar or 1-D array of finite temperatures ``>= 0``. Returns (array, is_sweep)."""
+    arr = as_float_array(T, name, ndim=(0, 1))
+    if arr.ndim == 1 and arr.size == 0:
+        raise ValueError(f"{name}: empty temperature array")
+    if np.isnan(arr).any():
+        raise ValueError(f"{name}: temperature is NaN")
+    if np.isinf(arr).any():
+        raise ValueError(f"{name}: temperature must be finite, got {arr[np.isinf(arr)][0]!r}")
+    if (arr < 0).any():
+        raise ValueError(f"{name}: temperature must be >= 0, got {arr[arr < 0].ravel()[0]!r}")
+    return arr, arr.ndim == 1
+
+
+def check_nonneg_int(n, name: str, minimum: int = 0) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise ValueError(f"{name}: expected an integer, got {n!r}")
+    if n < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {n}")
+    return int(n)
+
+
+def check_rewards(R: np.ndarray, name: str = "R") -> None:
+    """Finite rewards; ``-inf`` is allowed and means "transition not allowed"."""
+    if np.isnan(R).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(R))[0])
+        raise ValueError(f"{name}: NaN reward at index {idx}")
+    if np.isposinf(R).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isposinf(R))[0])
+        raise ValueError(f"{name}: +inf reward at index {idx} (only -inf, meaning 'not allowed', is accepted)")
