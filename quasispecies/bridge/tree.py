@@ -1,0 +1,219 @@
+r"""Token trees: a language model's continuations of a prompt as a deterministic MDP.
+
+State = a prefix (the prompt plus the tokens generated so far); action ``i`` = the
+``i``-th most likely next token (best first); the transition is deterministic; the
+reward is the token's log-probability under the model,
+
+.. math:: R(s, a) = \log p_{\text{LM}}(\text{token}_a(s) \mid \text{prefix}(s)).
+
+The tree keeps the ``top_k`` next tokens at every node down to ``depth``, so it has
+:math:`S = \sum_{d=0}^{H} k^d` states (156 for ``depth = 3``, ``top_k = 5``). State 0 is
+the prompt; states are numbered level by level. A leaf (depth ``H``) has one allowed
+action, a self-loop with reward 0, so the population stops moving after ``H`` steps.
+
+With the uniform exploration policy :math:`\pi_0 = 1/k` on internal nodes the path sum
+gives, for every leaf :math:`y` (DESIGN §1 "LM bridge"),
+
+.. math:: n_H(y) = k^{-H} \, p(y \mid \text{prompt})^{1/T}, \qquad
+          x_H(y) = \frac{p(y)^{1/T}}{\sum_{y'} p(y')^{1/T}},
+
+the LM's own sequence distribution (restricted to the tree) at ``T = 1`` and the MAP
+continuation (max-plus DP) as ``T -> 0``. An end-of-sequence token is treated like any
+other token (the tree keeps expanding after it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["TokenTree", "token_tree"]
+
+
+@dataclass(frozen=True)
+class TokenTree:
+    """A token tree (see the module docstring).
+
+    Attributes
+    ----------
+    mdp : quasispecies.MDP
+        Deterministic, ``(S, top_k)``; ``mdp.labels`` are the state texts (made unique).
+    x0 : (S,) float64
+        Initial population: all mass on state 0 (the prompt).
+    texts : list of str
+        Continuation text of each state (``""`` for the prompt).
+    depth : (S,) int64
+        Depth of each state (number of generated tokens).
+    tokens : list of tuple of int
+        Continuation token ids of each state.
+    parent : (S,) int64
+        Parent state (``-1`` for the prompt).
+    logprob : (S,) float64
+        :math:`\\log p(\\text{continuation} \\mid \\text{prompt})`, the sum of the rewards
+        along the path from state 0.
+    next_bound : (S,) float64
+        For internal states, the log-prob of the ``(top_k+1)``-th next token: no
+        continuation that leaves the tree at this state can score more than
+        ``logprob[s] + next_bound[s]`` (used to certify that the tree's MAP is the
+        model's MAP). ``nan`` for leaves.
+    prompt : str
+    prompt_ids : tuple of int
+    top_k, max_depth : int
+    """
+
+    mdp: object
+    x0: np.ndarray
+    texts: list[str]
+    depth: np.ndarray
+    tokens: list[tuple[int, ...]]
+    parent: np.ndarray
+    logprob: np.ndarray
+    next_bound: np.ndarray
+    prompt: str
+    prompt_ids: tuple[int, ...]
+    top_k: int
+    max_depth: int
+    token_texts: list[str] = field(default_factory=list)
+
+    @property
+    def num_states(self) -> int:
+        return len(self.texts)
+
+    @property
+    def leaves(self) -> np.ndarray:
+        """Indices of the depth-``max_depth`` states, in state order."""
+        return np.flatnonzero(self.depth == self.max_depth)
+
+    def children(self, s: int) -> np.ndarray:
+        """Child states of ``s``, best token first (empty for a leaf)."""
+        if self.depth[s] == self.max_depth:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.mdp.next_state[s, :, 0], dtype=np.int64)
+
+    def to_table(self):
+        """The tree as a fitness table (:class:`quasispecies.tables.Table`) with text labels."""
+        from ..tables import mdp_to_table
+
+        actions = []
+        for s in range(self.num_states):
+            if self.depth[s] == self.max_depth:
+                actions.append(["<stay>"])
+            else:
+                actions.append([self.token_texts[c] for c in self.children(s)])
+        return mdp_to_table(self.mdp, x0=self.x0, labels=self.mdp.labels, action_labels=actions)
+
+
+def _unique_labels(texts: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    for t in texts:
+        seen[t] = seen.get(t, 0) + 1
+    return [t if seen[t] == 1 else f"{t} #{i}" for i, t in enumerate(texts)]
+
+
+def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) -> TokenTree:
+    """Build the depth-``depth``, top-``top_k`` token tree of ``lm`` after ``prompt``.
+
+    Parameters
+    ----------
+    lm : a :class:`quasispecies.bridge.LanguageModel` (e.g. :func:`default_lm`)
+    prompt : str (non-empty) or sequence of token ids
+    depth : int >= 1
+        Tokens generated along every path (``H``).
+    top_k : int >= 1
+        Next tokens kept at every internal node (``k``); the tree has
+        ``(k^(H+1) - 1) / (k - 1)`` states.
+    progress : bool
+        Show a progress bar (one step per level).
+
+    All nodes of one level are scored in one batched call that reuses the KV cache of
+    the prompt (shared-prefix batching), so the cost is ``len(prompt)`` plus
+    ``sum_d d k^d`` token evaluations.
+    """
+    from ..mdp import MDP
+    from .lm import LanguageModel, _check_ids
+
+    if not isinstance(lm, LanguageModel):
+        raise ValueError(f"lm: expected a quasispecies.bridge LanguageModel, got {type(lm).__name__}")
+    if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
+        raise ValueError(f"depth: expected an integer >= 1, got {depth!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+        raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
+    depth, top_k = int(depth), int(top_k)
+    if top_k > lm.vocab_size:
+        raise ValueError(f"top_k: {top_k} exceeds the vocabulary size {lm.vocab_size}")
+    S = sum(top_k**d for d in range(depth + 1))
+    if S > 2_000_000:
+        raise ValueError(f"depth, top_k: the tree would have {S} states (limit 2,000,000)")
+    if isinstance(prompt, str):
+        if not prompt:
+            raise ValueError("prompt: empty; a token tree needs a non-empty prompt")
+        prompt_ids = lm.encode(prompt)
+        if not prompt_ids:
+            raise ValueError(f"prompt: {prompt!r} encodes to no tokens")
+        prompt_text = prompt
+    else:
+        prompt_ids = _check_ids(prompt, "prompt", lm.vocab_size)
+        prompt_text = lm.decode(prompt_ids)
+
+    next_state = np.repeat(np.arange(S, dtype=np.int64)[:, None], top_k, axis=1)
+    R = np.full((S, top_k), -np.inf)
+    tokens: list[tuple[int, ...]] = [()] * S
+    parent = np.full(S, -1, dtype=np.int64)
+    depth_arr = np.zeros(S, dtype=np.int64)
+    logprob = np.zeros(S)
+    bound = np.full(S, np.nan)
+    last_token = np.full(S, -1, dtype=np.int64)
+    n_query = min(top_k + 1, lm.vocab_size)
+
+    level = [0]
+    nxt = 1
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=depth, desc="token tree", unit="level")
+    for d in range(depth):
+        ids, lps = lm.next_token_logprobs_batch([prompt_ids + list(tokens[s]) for s in level], n_query)
+        new_level = []
+        for i, s in enumerate(level):
+            children = np.arange(nxt, nxt + top_k)
+            nxt += top_k
+            next_state[s] = children
+            R[s] = lps[i, :top_k]
+            bound[s] = lps[i, top_k] if n_query > top_k else -np.inf
+            for a, c in enumerate(children):
+                tokens[c] = (*tokens[s], int(ids[i, a]))
+                parent[c] = s
+                depth_arr[c] = d + 1
+                logprob[c] = logprob[s] + lps[i, a]
+                last_token[c] = ids[i, a]
+            new_level.extend(children.tolist())
+        level = new_level
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    for s in level:  # leaves: action 0 loops with reward 0; the others are not allowed
+        R[s, 0] = 0.0
+    texts = [lm.decode(t) if t else "" for t in tokens]
+    token_texts = ["" if t < 0 else lm.token_text(int(t)) for t in last_token]
+    mdp = MDP.from_transitions(next_state, R)
+    mdp.labels = _unique_labels(texts)
+    x0 = np.zeros(S)
+    x0[0] = 1.0
+    return TokenTree(
+        mdp=mdp,
+        x0=x0,
+        texts=texts,
+        depth=depth_arr,
+        tokens=tokens,
+        parent=parent,
+        logprob=logprob,
+        next_bound=bound,
+        prompt=prompt_text,
+        prompt_ids=tuple(prompt_ids),
+        top_k=top_k,
+        max_depth=depth,
+        token_texts=token_texts,
+    )
