@@ -32,7 +32,7 @@ def check_probabilities(p: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: contains an infinite value")
     if (p < 0).any():
         idx = tuple(int(i) for i in np.argwhere(p < 0)[0])
-        raise ValueError(f"{name}: negative probability {p[idx]!r} at index {idx}")
+        raise ValueError(f"{name}: negative probability {float(p[idx])!r} at index {idx}")
 
 
 def check_distribution(p, name: str, size: int | None = None) -> np.ndarray:
@@ -55,9 +55,9 @@ def check_temperature(T, name: str = "T") -> tuple[np.ndarray, bool]:
     if np.isnan(arr).any():
         raise ValueError(f"{name}: temperature is NaN")
     if np.isinf(arr).any():
-        raise ValueError(f"{name}: temperature must be finite, got {arr[np.isinf(arr)][0]!r}")
+        raise ValueError(f"{name}: temperature must be finite, got {float(arr[np.isinf(arr)][0])!r}")
     if (arr < 0).any():
-        raise ValueError(f"{name}: temperature must be >= 0, got {arr[arr < 0].ravel()[0]!r}")
+        raise ValueError(f"{name}: temperature must be >= 0, got {float(arr[arr < 0].ravel()[0])!r}")
     return arr, arr.ndim == 1
 
 

@@ -35,6 +35,7 @@ def grid_world(
     walls: Iterable[tuple[int, int]] = (),
     goal: tuple[int, int] | None = None,
     goal_reward: float = 1.0,
+    cell_rewards: dict[tuple[int, int], float] | None = None,
     step_cost: float = 0.1,
     slip: float = 0.0,
     seed: int | None = None,
@@ -42,7 +43,8 @@ def grid_world(
     """A ``height x width`` grid; actions up, down, left, right, stay (:data:`GRID_ACTIONS`).
 
     Moving into a wall or off the grid leaves the agent in place. Each move earns
-    ``-step_cost``; arriving at (or staying on) ``goal`` earns ``goal_reward`` instead.
+    ``-step_cost``; arriving at (or staying on) ``goal`` earns ``goal_reward`` instead,
+    and arriving at a cell of ``cell_rewards`` earns its value.
     Wall cells are unreachable states with no allowed action (kept so that state
     ``r * width + c`` is cell ``(r, c)``).
 
@@ -65,6 +67,14 @@ def grid_world(
         gr, gc = goal
         if not (0 <= gr < height and 0 <= gc < width) or wall[gr, gc]:
             raise ValueError(f"goal: {goal} must be a free cell of the {height}x{width} grid")
+    arrival = {} if goal is None else {tuple(goal): float(goal_reward)}
+    for cell, value in (cell_rewards or {}).items():
+        r, c = cell
+        if not (0 <= r < height and 0 <= c < width) or wall[r, c]:
+            raise ValueError(f"cell_rewards: {cell} must be a free cell of the {height}x{width} grid")
+        if not np.isfinite(value):
+            raise ValueError(f"cell_rewards: reward of {cell} must be finite, got {value!r}")
+        arrival[(int(r), int(c))] = float(value)
     S, A = height * width, len(GRID_ACTIONS)
     rows, cols = np.divmod(np.arange(S), width)
     ns = np.empty((S, A), dtype=np.int64)
@@ -74,9 +84,10 @@ def grid_world(
         r2, c2 = np.where(ok, r2, rows), np.where(ok, c2, cols)
         blocked = wall[r2, c2]
         ns[:, a] = np.where(blocked, np.arange(S), r2 * width + c2)
-    R = np.full((S, A), -float(step_cost))
-    if goal is not None:
-        R[ns == goal[0] * width + goal[1]] = goal_reward
+    reward_to = np.full(S, -float(step_cost))
+    for (r, c), value in arrival.items():
+        reward_to[r * width + c] = value
+    R = reward_to[ns]
     is_wall = wall.ravel()
     R[is_wall] = -np.inf
     ns[is_wall] = np.arange(S)[is_wall, None]
@@ -90,9 +101,6 @@ def grid_world(
             P[np.arange(S), a, ns[:, a]] += 1.0 - slip
             for b in range(A):
                 P[np.arange(S), a, ns[:, b]] += slip / A
-        reward_to = np.full(S, -float(step_cost))
-        if goal is not None:
-            reward_to[goal[0] * width + goal[1]] = goal_reward
         Rfull[:] = reward_to[None, None, :]
         Rfull[is_wall] = -np.inf
         mdp = MDP(P, Rfull, pi0)

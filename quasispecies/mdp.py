@@ -49,7 +49,7 @@ def _check_pi0(pi0, S: int, A: int, row_ok: np.ndarray) -> np.ndarray:
     bad = ~((np.abs(sums - 1.0) <= SUM_ATOL) | (sums == 0.0))
     if bad.any():
         s = int(np.argmax(bad))
-        raise ValueError(f"pi0: row {s} sums to {sums[s]!r}; each row must sum to 1 (or be all zero)")
+        raise ValueError(f"pi0: row {s} sums to {float(sums[s])!r}; each row must sum to 1 (or be all zero)")
     dangling = (pi0 > 0) & ~row_ok
     if dangling.any():
         s, a = (int(i) for i in np.argwhere(dangling)[0])
@@ -155,7 +155,7 @@ class MDP:
             s, a = (int(i) for i in np.argwhere(bad)[0])
             name = "P" if dense else "prob"
             raise ValueError(
-                f"{name}: row (state {s}, action {a}) sums to {sums[s, a]!r}; "
+                f"{name}: row (state {s}, action {a}) sums to {float(sums[s, a])!r}; "
                 "each allowed row must sum to 1 (a disallowed action is a row of zeros)"
             )
         live = (prob > 0) & ~np.isneginf(reward)

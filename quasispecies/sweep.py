@@ -1,0 +1,148 @@
+"""Temperature sweeps: many ``T`` at once, with progress and resumable checkpoints.
+
+Two kinds of sweep, both over a 1-D array of temperatures:
+
+* **stationary** (no horizon): per ``T`` the quasispecies of ``W_T`` —
+  ``T log rho(W_T)``, the population, its mass on the optimal (critical) cycles;
+* **finite horizon** (``horizon=H``): per ``T`` the path sum from ``x0`` —
+  ``u_H = T log n_H`` per state, the path-integral value ``T log sum n_H`` and the
+  normalised population ``x_H``; a chunk of temperatures is one ``vmap``.
+
+Work runs in chunks; after each chunk the finished rows are written (atomically) to
+``checkpoint``. Rerunning with the same arguments and checkpoint skips the finished
+chunks, so an interrupted sweep resumes to results identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._validate import check_nonneg_int, check_temperature
+from .dynamics import _initial, evolve, scaled_log_population, steady_state
+from .io import atomic_write
+from .maxplus import critical_nodes, max_plus_eigenvalue
+from .mdp import MDP
+from .semiring import scaled_lse
+
+__all__ = ["load_result", "save_result", "temperature_sweep"]
+
+
+def _fingerprint(mdp: MDP, temperatures: np.ndarray, horizon, x0) -> str:
+    h = hashlib.sha256()
+    for a in (mdp.next_state, mdp.prob, mdp.reward, mdp.pi0, temperatures):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr((horizon, None if x0 is None else np.asarray(x0).tobytes())).encode())
+    return h.hexdigest()
+
+
+def _rows_for(mdp: MDP, T: np.ndarray, horizon: int | None, x0, crit: np.ndarray) -> dict[str, np.ndarray]:
+    if horizon is None:
+        res = steady_state(mdp, T, x0)
+        pop = np.atleast_2d(res.population)
+        return {
+            "population": pop,
+            "scaled_log_growth": np.atleast_1d(res.scaled_log_growth),
+            "log_growth": np.atleast_1d(res.log_growth),
+            "critical_mass": pop[:, crit].sum(axis=1),
+            "irreducible": np.atleast_1d(res.irreducible),
+        }
+    u = scaled_log_population(mdp, T, horizon, x0)
+    xs = evolve(mdp, T, horizon, x0)[:, -1, :]
+    value = np.asarray(scaled_lse(u, T[:, None], axis=-1))
+    return {"scaled_log_population": u, "population": xs, "value": value}
+
+
+def temperature_sweep(
+    mdp: MDP,
+    temperatures,
+    *,
+    horizon: int | None = None,
+    x0=None,
+    checkpoint=None,
+    chunk: int = 32,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Run a stationary or finite-horizon sweep over ``temperatures`` (see module doc).
+
+    Returns a dict of arrays with a leading temperature axis plus ``temperatures``,
+    ``max_cycle_mean`` (stationary) and ``critical`` (mask of optimal-cycle states).
+    """
+    T, _ = check_temperature(np.atleast_1d(np.asarray(temperatures, dtype=float)), "temperatures")
+    if horizon is not None:
+        horizon = check_nonneg_int(horizon, "horizon")
+    chunk = check_nonneg_int(chunk, "chunk", minimum=1)
+    x0v = _initial(mdp, x0) if x0 is not None else None
+    A0 = mdp.max_plus_weights()
+    mu = max_plus_eigenvalue(A0)
+    crit = critical_nodes(A0, mu)
+    fp = _fingerprint(mdp, T, horizon, x0v)
+    done: dict[str, list] = {}
+    n_done = 0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        with np.load(ckpt, allow_pickle=False) as z:
+            if str(z["fingerprint"]) == fp:
+                n_done = int(z["n_done"])
+                done = {k[4:]: [z[k]] for k in z.files if k.startswith("row_")}
+    from tqdm.auto import tqdm
+
+    show = progress if progress is not None else len(T) > chunk
+    bar = tqdm(total=len(T), initial=n_done, disable=not show, desc="temperatures", unit="T")
+    for start in range(n_done, len(T), chunk):
+        rows = _rows_for(mdp, T[start : start + chunk], horizon, x0v, crit)
+        for k, v in rows.items():
+            done.setdefault(k, []).append(np.asarray(v))
+        n_done = min(start + chunk, len(T))
+        if ckpt is not None:
+            arrays = {f"row_{k}": np.concatenate(v) for k, v in done.items()}
+            with atomic_write(ckpt, "wb") as fh:
+                np.savez(fh, fingerprint=np.asarray(fp), n_done=np.asarray(n_done), **arrays)
+        bar.update(n_done - bar.n)
+    bar.close()
+    out: dict[str, Any] = {k: np.concatenate(v) for k, v in done.items()}
+    out["temperatures"] = T
+    out["critical"] = crit
+    out["max_cycle_mean"] = mu
+    if horizon is not None:
+        out["horizon"] = horizon
+    return out
+
+
+def _jsonable(v):
+    """Arrays to nested lists; non-finite floats to the strings "inf" / "-inf" / "nan"."""
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, list | tuple):
+        return [_jsonable(w) for w in v]
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v) if np.isfinite(v) else str(float(v))
+    return v
+
+
+def save_result(path, result: dict[str, Any]) -> Path:
+    """Write a sweep result to ``.npz`` or ``.json`` atomically (infinities as strings in JSON)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        with atomic_write(path, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in result.items()})
+    elif path.suffix == ".json":
+        with atomic_write(path, "w") as fh:
+            json.dump({k: _jsonable(v) for k, v in result.items()}, fh)
+    else:
+        raise ValueError(f"out: unknown result file type {path.suffix!r} (use .npz or .json)")
+    return path
+
+
+def load_result(path) -> dict[str, np.ndarray]:
+    """Read a sweep result written by :func:`save_result` (``.npz``)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -1,0 +1,97 @@
+"""Independent brute-force references (NumPy + itertools only; no quasispecies kernels)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy.special import logsumexp
+
+
+def dense_arrays(mdp):
+    """(P, R, pi0) as dense (S,A,S), (S,A,S), (S,A) NumPy arrays, built from the MDP's lists."""
+    S, A = mdp.num_states, mdp.num_actions
+    P = np.zeros((S, A, S))
+    R = np.full((S, A, S), -np.inf)
+    for s, a, b in itertools.product(range(S), range(A), range(mdp.num_successors)):
+        p = mdp.prob[s, a, b]
+        if p > 0:
+            s2 = mdp.next_state[s, a, b]
+            P[s, a, s2] += p
+            R[s, a, s2] = mdp.reward[s, a, b]
+    return P, R, mdp.pi0
+
+
+def path_log_weights(P, R, pi0, x0, T, H):
+    """Every path s0 a0 s1 ... s_H with positive weight: (final state, log weight, G).
+
+    log weight = log x0(s0) + sum log K + G / T (for T > 0); G = total reward.
+    """
+    S, A, _ = P.shape
+    out_state, out_logw, out_G = [], [], []
+    for s0 in range(S):
+        if x0[s0] <= 0:
+            continue
+        for steps in itertools.product(range(A), range(S), repeat=H) if H else [()]:
+            s, logk, G, ok = s0, np.log(x0[s0]), 0.0, True
+            for t in range(H):
+                a, s2 = steps[2 * t], steps[2 * t + 1]
+                k = pi0[s, a] * P[s, a, s2]
+                if k <= 0 or not np.isfinite(R[s, a, s2]):
+                    ok = False
+                    break
+                logk += np.log(k)
+                G += R[s, a, s2]
+                s = s2
+            if ok:
+                out_state.append(s)
+                out_logw.append(logk)
+                out_G.append(G)
+    return np.array(out_state, dtype=int), np.array(out_logw), np.array(out_G)
+
+
+def scaled_log_population(P, R, pi0, x0, T, H):
+    """u_H(s) = T log sum_{paths -> s} x0 prod K exp(G/T); at T = 0 max G; -inf if none."""
+    S = P.shape[0]
+    end, logk, G = path_log_weights(P, R, pi0, x0, T, H)
+    u = np.full(S, -np.inf)
+    for s in range(S):
+        sel = end == s
+        if not sel.any():
+            continue
+        if T == 0:
+            u[s] = G[sel].max()
+        else:
+            u[s] = T * logsumexp(logk[sel] + G[sel] / T)
+    return u
+
+
+def population_limit_T0(P, R, pi0, x0, H):
+    """x_H at T -> 0+: mass on the end states of the best paths, by their kernel weight."""
+    S = P.shape[0]
+    end, logk, G = path_log_weights(P, R, pi0, x0, 0.0, H)
+    best = G.max()
+    tie = np.abs(G - best) <= 1e-12 * (1 + abs(best))
+    w = np.zeros(S)
+    np.add.at(w, end[tie], np.exp(logk[tie]))
+    return w / w.sum()
+
+
+def replication_matrix(P, R, pi0, T):
+    """Dense W_T[s, s'] = sum_a pi0 P exp(R/T) (T > 0)."""
+    with np.errstate(over="ignore"):
+        F = np.where(np.isfinite(R), np.exp(np.where(np.isfinite(R), R, 0.0) / T), 0.0)
+    return np.einsum("sa,sat,sat->st", pi0, P, F)
+
+
+def perron_left(W):
+    """Perron root (numpy.linalg.eigvals) and left Perron vector (null space by SVD).
+
+    The vector comes from the SVD of ``W^T - rho I`` rather than from ``eig``: LAPACK's
+    geev balances internally, which for badly scaled ``W`` (entries ``exp(+-60)``) can
+    return an eigenvector with a 1e-4 residual.
+    """
+    rho = float(np.max(np.linalg.eigvals(W).real))
+    _, _, Vt = np.linalg.svd(W.T - rho * np.eye(W.shape[0]))
+    v = np.abs(Vt[-1])
+    return rho, v / v.sum()
