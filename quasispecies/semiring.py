@@ -54,12 +54,20 @@ def _safe_T(T: Array) -> Array:
     return jnp.where(_pos(T), T, 1.0)
 
 
+def _exponent(u: Array, c: Array, sT: Array) -> Array:
+    """``u / T + c`` with ``-inf`` entries kept at ``-inf`` and NaN-free gradients
+    (the "double where": the masked entries never reach the division)."""
+    dead = jnp.isneginf(u)
+    return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / sT + jnp.where(dead, 0.0, c))
+
+
 def tdiv(u: Array, T: Array) -> Array:
     """``u / T`` with ``-inf`` kept as ``-inf`` and ``T = 0`` mapped to ``0 / 1``.
 
     Only meaningful where the caller selects the ``T > 0`` branch.
     """
-    return jnp.where(jnp.isneginf(u), -jnp.inf, u) / _safe_T(T)
+    dead = jnp.isneginf(u)
+    return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / _safe_T(T))
 
 
 class LogPair(NamedTuple):
@@ -91,7 +99,7 @@ def reduce_pair(u: Array, c: Array, T: Array, axis=-1) -> LogPair:
     pos = _pos(T)
     sT = _safe_T(T)
     # T > 0 branch: fold c into the exponent, stable LSE.
-    z = jnp.where(jnp.isneginf(u), -jnp.inf, u / sT + jnp.where(jnp.isneginf(u), 0.0, c))
+    z = _exponent(u, c, sT)
     zmax = _masked_max(z, axis)
     zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
     s = jnp.sum(jnp.exp(z - zmax_safe), axis=axis, keepdims=True)
@@ -172,7 +180,7 @@ def segment_reduce_pair(u: Array, c: Array, segment_ids: Array, num_segments: in
         s = jax.ops.segment_sum(jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments)
         return jnp.where(s > 0, zmax_safe + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
 
-    z = jnp.where(jnp.isneginf(u), -jnp.inf, u / sT + jnp.where(jnp.isneginf(u), 0.0, c))
+    z = _exponent(u, c, sT)
     u_pos = sT * seg_lse(z)
     umax = jax.ops.segment_max(u, segment_ids, num_segments=num_segments)
     umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
