@@ -305,9 +305,9 @@ def _tie_masses(p: jax.Array, r: jax.Array) -> tuple[jax.Array, jax.Array, jax.A
     hi = jnp.searchsorted(rs, r, side="right")
     above = suffix[hi]  # P(r(Y) > r(y)) = 1 - F(y)
     at_or_above = suffix[lo]  # P(r(Y) >= r(y)) = 1 - F(y-)
-    # The group's mass from its own entries (no cancellation between tails).
-    group = jnp.concatenate([jnp.zeros((1,), p.dtype), jnp.cumsum(ps)])
-    g = group[hi] - group[lo]
+    # The group's mass summed from its own entries (a difference of cumulative sums
+    # would cancel catastrophically for a rare group next to a heavy one).
+    g = jax.ops.segment_sum(p, lo, num_segments=p.shape[0])[lo]
     return above, at_or_above, g
 
 
@@ -464,6 +464,8 @@ def filter_rounds(eps0, tpr, fpr, rounds: int) -> np.ndarray:
     """
     rounds = check_nonneg_int(rounds, "rounds")
     e, t, f = _check_chain_rates(eps0, tpr, fpr)
+    if rounds == 0:
+        return e.astype(np.float64)[..., None]
     out = _filter_rounds_kernel(jnp.asarray(e), jnp.asarray(t), jnp.asarray(f), rounds)
     return np.moveaxis(np.asarray(out), 0, -1)
 
@@ -498,9 +500,12 @@ class ChainSimulation(NamedTuple):
     candidates: jax.Array
 
 
-@partial(jax.jit, static_argnames=("rounds", "buffer"))
-def _simulate_one(key, e0, t, f, rounds: int, buffer: int) -> ChainSimulation:
-    B = jnp.asarray(buffer, dtype=e0.dtype)
+@partial(jax.jit, static_argnames=("rounds",))
+def _simulate(keys, e0, t, f, B, rounds: int) -> ChainSimulation:
+    return jax.vmap(_simulate_one, in_axes=(0, None, None, None, None, None))(keys, e0, t, f, B, rounds)
+
+
+def _simulate_one(key, e0, t, f, B, rounds: int) -> ChainSimulation:
 
     def step(e, k):
         k_wrong, k_gamma, k_pois = jax.random.split(k, 3)
@@ -547,5 +552,5 @@ def simulate_chaining(key, eps0: float, tpr: float, fpr: float, rounds: int, buf
     if isinstance(key, int | np.integer):
         key = jax.random.key(int(key))
     keys = jax.random.split(key, replicates)
-    run = jax.vmap(_simulate_one, in_axes=(0, None, None, None, None, None))
-    return run(keys, jnp.asarray(e), jnp.asarray(t), jnp.asarray(f), rounds, buffer)
+    return _simulate(keys, jnp.asarray(e), jnp.asarray(t), jnp.asarray(f),
+                     jnp.asarray(float(buffer)), rounds)
