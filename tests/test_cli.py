@@ -1,0 +1,76 @@
+"""The command line: sweep and demo, end to end, through `main(argv)` and a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import quasispecies as qs
+from quasispecies.cli import main
+
+
+@pytest.fixture
+def grid_file(tmp_path):
+    mdp = qs.grid_world(3, 4, goal=(2, 3), walls=[(1, 1)])
+    return qs.save_mdp(tmp_path / "grid.npz", mdp)
+
+
+def test_sweep_stationary_json(grid_file, capsys):
+    assert main(["sweep", str(grid_file), "--temperatures", "1,0.1,0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["max_cycle_mean"] == 1.0
+    assert out["scaled_log_growth"][-1] == 1.0
+    np.testing.assert_allclose(np.sum(out["population"], axis=1), 1.0)
+    mdp, _ = qs.load_mdp(grid_file)
+    ref = qs.steady_state(mdp, np.array([1.0, 0.1, 0.0]))
+    np.testing.assert_allclose(out["scaled_log_growth"], ref.scaled_log_growth, rtol=1e-12)
+
+
+def test_sweep_horizon_out_file(grid_file, tmp_path, capsys):
+    out = tmp_path / "res.npz"
+    assert main(["sweep", str(grid_file), "--temperatures", "geom:0.01:1:5", "--horizon", "6",
+                 "--start", "0", "--out", str(out)]) == 0
+    assert "horizon H = 6" in capsys.readouterr().out
+    res = qs.sweep.load_result(out)
+    mdp, _ = qs.load_mdp(grid_file)
+    np.testing.assert_allclose(res["scaled_log_population"],
+                               qs.scaled_log_population(mdp, np.geomspace(0.01, 1, 5), 6, 0), rtol=1e-12)
+
+
+def test_sweep_errors_leave_no_file(grid_file, tmp_path, capsys):
+    out = tmp_path / "res.json"
+    assert main(["sweep", str(grid_file), "--temperatures", "1,-1", "--out", str(out)]) == 2
+    assert "temperature must be >= 0" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["sweep", str(grid_file), "--temperatures", "abc"]) == 2
+    assert "--temperatures" in capsys.readouterr().err
+    assert main(["sweep", str(grid_file), "--temperatures", "1", "--start", "99"]) == 2
+    assert "--start" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert main(["sweep", str(bad), "--temperatures", "1"]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "grid.npz"]
+
+
+def test_demo_writes_figures_and_table(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["max_cycle_mean"] == 1.0
+    rows = {r["T"]: r for r in res["table"]}
+    assert rows[0.0]["mass_on_best_cycle"] == pytest.approx(1.0)
+    assert rows[0.5]["mass_on_plateau"] > 0.9  # survival of the flattest
+    assert 0.15 < res["crossover_temperature"] < 0.22
+    for name in ("population_vs_temperature.png", "grid_population.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "quasispecies.cli", "--help"], capture_output=True,
+                         text=True, check=True)
+    for cmd in ("demo", "sweep"):
+        assert cmd in out.stdout
