@@ -19,6 +19,7 @@ if os.environ.get("QUASISPECIES_X64", "1") != "0":
     jax.config.update("jax_enable_x64", True)
 
 from . import semiring as semiring
+from ._results import SteadyState as SteadyState
 from .builders import chain as chain
 from .builders import from_networkx as from_networkx
 from .builders import grid_world as grid_world
@@ -32,14 +33,23 @@ from .io import load_mdp as load_mdp
 from .io import save_mdp as save_mdp
 from .maxplus import max_cycle_mean as max_cycle_mean
 from .mdp import MDP as MDP
-from ._results import SteadyState as SteadyState
 
 __version__ = "0.1.0"
 
 # Submodules and names that load on first access (keeps `import quasispecies` light
 # and lets each analysis module live on its own).
-_LAZY_MODULES = {"paths", "rl", "selection", "collapse", "bridge", "plot", "landscapes",
-                 "tables", "sharding", "checkpoint"}
+_LAZY_MODULES = {
+    "paths",
+    "rl",
+    "selection",
+    "collapse",
+    "bridge",
+    "plot",
+    "landscapes",
+    "tables",
+    "sharding",
+    "checkpoint",
+}
 _LAZY_NAMES = {
     "SequenceSpace": "landscapes",
     "single_peak": "landscapes",

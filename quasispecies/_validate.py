@@ -20,7 +20,9 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
-            raise ValueError(f"{name}: expected {' or '.join(map(str, allowed))}-D, got shape {arr.shape}")
+            raise ValueError(
+                f"{name}: expected {' or '.join(map(str, allowed))}-D, got shape {arr.shape}"
+            )
     return arr
 
 
@@ -55,9 +57,13 @@ def check_temperature(T, name: str = "T") -> tuple[np.ndarray, bool]:
     if np.isnan(arr).any():
         raise ValueError(f"{name}: temperature is NaN")
     if np.isinf(arr).any():
-        raise ValueError(f"{name}: temperature must be finite, got {float(arr[np.isinf(arr)][0])!r}")
+        raise ValueError(
+            f"{name}: temperature must be finite, got {float(arr[np.isinf(arr)][0])!r}"
+        )
     if (arr < 0).any():
-        raise ValueError(f"{name}: temperature must be >= 0, got {float(arr[arr < 0].ravel()[0])!r}")
+        raise ValueError(
+            f"{name}: temperature must be >= 0, got {float(arr[arr < 0].ravel()[0])!r}"
+        )
     return arr, arr.ndim == 1
 
 
@@ -76,4 +82,6 @@ def check_rewards(R: np.ndarray, name: str = "R") -> None:
         raise ValueError(f"{name}: NaN reward at index {idx}")
     if np.isposinf(R).any():
         idx = tuple(int(i) for i in np.argwhere(np.isposinf(R))[0])
-        raise ValueError(f"{name}: +inf reward at index {idx} (only -inf, meaning 'not allowed', is accepted)")
+        raise ValueError(
+            f"{name}: +inf reward at index {idx} (only -inf, meaning 'not allowed', is accepted)"
+        )

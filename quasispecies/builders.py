@@ -71,7 +71,9 @@ def grid_world(
     for cell, value in (cell_rewards or {}).items():
         r, c = cell
         if not (0 <= r < height and 0 <= c < width) or wall[r, c]:
-            raise ValueError(f"cell_rewards: {cell} must be a free cell of the {height}x{width} grid")
+            raise ValueError(
+                f"cell_rewards: {cell} must be a free cell of the {height}x{width} grid"
+            )
         if not np.isfinite(value):
             raise ValueError(f"cell_rewards: reward of {cell} must be finite, got {value!r}")
         arrival[(int(r), int(c))] = float(value)
@@ -140,7 +142,7 @@ def random_mdp(
         ns = rng.integers(0, S, size=(S, A))
         R = reward_scale * rng.standard_normal((S, A))
         return MDP.from_transitions(ns, R, pi0)
-    k = max(1, int(round(density * S)))
+    k = max(1, round(density * S))
     P = np.zeros((S, A, S))
     for s in range(S):
         for a in range(A):
@@ -175,14 +177,23 @@ def from_networkx(graph) -> MDP:
             a = data.get("action", pos)
             if isinstance(a, bool) or not isinstance(a, int | np.integer) or a < 0:
                 raise ValueError(f"graph: edge {u!r}->{v!r} has action {a!r}; expected an int >= 0")
-            triples.append((index[u], int(a), index[v], float(data.get("prob", 1.0)),
-                            float(data.get("reward", 0.0))))
+            triples.append(
+                (
+                    index[u],
+                    int(a),
+                    index[v],
+                    float(data.get("prob", 1.0)),
+                    float(data.get("reward", 0.0)),
+                )
+            )
     A = 1 + max((t[1] for t in triples), default=0)
     P = np.zeros((S, A, S))
     R = np.zeros((S, A, S))
     for s, a, s2, p, r in triples:
         if P[s, a, s2] > 0:
-            raise ValueError(f"graph: two edges for state {nodes[s]!r}, action {a}, successor {nodes[s2]!r}")
+            raise ValueError(
+                f"graph: two edges for state {nodes[s]!r}, action {a}, successor {nodes[s2]!r}"
+            )
         P[s, a, s2] = p
         R[s, a, s2] = r
     mdp = MDP(P, R)
@@ -202,6 +213,11 @@ def to_networkx(mdp: MDP):
         G.add_node(s, **({"label": labels[s]} if labels is not None else {}))
     live = np.isfinite(mdp.log_kernel)
     for s, a, b in zip(*np.nonzero(live), strict=True):
-        G.add_edge(int(s), int(mdp.next_state[s, a, b]), action=int(a),
-                   prob=float(mdp.prob[s, a, b]), reward=float(mdp.reward[s, a, b]))
+        G.add_edge(
+            int(s),
+            int(mdp.next_state[s, a, b]),
+            action=int(a),
+            prob=float(mdp.prob[s, a, b]),
+            reward=float(mdp.reward[s, a, b]),
+        )
     return G

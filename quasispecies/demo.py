@@ -35,8 +35,15 @@ TABLE_TEMPERATURES = (2.0, 1.0, 0.5, 0.3, 0.2, 0.15, 0.1, 0.05, 0.01, 1e-8, 0.0)
 
 def demo_grid():
     """The demonstration grid world (see the module docstring)."""
-    return grid_world(HEIGHT, WIDTH, walls=WALLS, goal=PEAK, goal_reward=1.0, step_cost=0.1,
-                      cell_rewards=dict.fromkeys(PLATEAU, 0.75))
+    return grid_world(
+        HEIGHT,
+        WIDTH,
+        walls=WALLS,
+        goal=PEAK,
+        goal_reward=1.0,
+        step_cost=0.1,
+        cell_rewards=dict.fromkeys(PLATEAU, 0.75),
+    )
 
 
 def _masks(mdp):
@@ -63,13 +70,15 @@ def run_demo(out_dir="figures", *, num_temperatures: int = 121) -> dict:
     rows = []
     for i, T in enumerate(table["temperatures"]):
         pop = table["population"][i]
-        rows.append({
-            "T": float(T),
-            "T_log_rho": float(table["scaled_log_growth"][i]),
-            "max_plus_value": float(mu),
-            "mass_on_best_cycle": float(pop[crit].sum()),
-            "mass_on_plateau": float(pop[plateau].sum()),
-        })
+        rows.append(
+            {
+                "T": float(T),
+                "T_log_rho": float(table["scaled_log_growth"][i]),
+                "max_plus_value": float(mu),
+                "mass_on_best_cycle": float(pop[crit].sum()),
+                "mass_on_plateau": float(pop[plateau].sum()),
+            }
+        )
     grid_T = np.logspace(-2, 1, num_temperatures)
     sweep = temperature_sweep(mdp, grid_T, progress=False)
     pops = sweep["population"]
@@ -85,16 +94,38 @@ def run_demo(out_dir="figures", *, num_temperatures: int = 121) -> dict:
     key = np.where(peak[free], -2, np.where(plateau[free], -1, dist))
     order = free[np.lexsort((free, key))]
     fig1 = plot.population_vs_temperature(
-        grid_T, pops, out / "population_vs_temperature.png",
-        groups={"peak (reward 1, sharp)": peak, "plateau (reward 0.75, flat)": plateau,
-                "rest of the grid": ~(peak | plateau)},
-        state_order=order, crossover=crossover,
-        title="Survival of the flattest, then selection becomes RL (7x9 grid)")
+        grid_T,
+        pops,
+        out / "population_vs_temperature.png",
+        groups={
+            "peak (reward 1, sharp)": peak,
+            "plateau (reward 0.75, flat)": plateau,
+            "rest of the grid": ~(peak | plateau),
+        },
+        state_order=order,
+        crossover=crossover,
+        title="Survival of the flattest, then selection becomes RL (7x9 grid)",
+    )
     shown = [1.0, 0.3, 0.15, 0.05, 0.0]
     shown_pop = [table["population"][list(TABLE_TEMPERATURES).index(t)] for t in shown]
-    fig2 = plot.grid_populations((HEIGHT, WIDTH), shown, np.array(shown_pop), out / "grid_population.png",
-                                 walls=walls, marks={"peak": [PEAK], "plateau": PLATEAU})
-    return {"mdp": {"states": mdp.num_states, "actions": mdp.num_actions, "peak": PEAK,
-                    "plateau": PLATEAU, "walls": WALLS},
-            "max_cycle_mean": float(mu), "crossover_temperature": crossover, "table": rows,
-            "figures": [str(fig1), str(fig2)]}
+    fig2 = plot.grid_populations(
+        (HEIGHT, WIDTH),
+        shown,
+        np.array(shown_pop),
+        out / "grid_population.png",
+        walls=walls,
+        marks={"peak": [PEAK], "plateau": PLATEAU},
+    )
+    return {
+        "mdp": {
+            "states": mdp.num_states,
+            "actions": mdp.num_actions,
+            "peak": PEAK,
+            "plateau": PLATEAU,
+            "walls": WALLS,
+        },
+        "max_cycle_mean": float(mu),
+        "crossover_temperature": crossover,
+        "table": rows,
+        "figures": [str(fig1), str(fig2)],
+    }

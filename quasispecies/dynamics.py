@@ -85,7 +85,7 @@ def _run(arrays, T, x0, steps: int, dense: bool, history: bool):
         return (u, c, log_total + g), x
 
     u0, c0 = _init_pair(x0, T)
-    (u, c, log_total), xs = jax.lax.scan(step, (u0, c0, jnp.zeros((), r.dtype)), None, length=steps)
+    (u, _, log_total), xs = jax.lax.scan(step, (u0, c0, jnp.zeros((), r.dtype)), None, length=steps)
     u_final = jnp.where(jnp.isfinite(u), u + log_total, -jnp.inf)
     if history:
         xs = jnp.concatenate([x0[None, :], xs], axis=0)
@@ -181,10 +181,14 @@ def evolve_continuous(mdp, T: float, times, x0=None, generator=None) -> np.ndarr
     x0 = _initial(mdp, x0)
     if generator is None:
         if float(Ts) == 0:
-            raise ValueError("T: continuous-time dynamics need T > 0 (exp(R/T) at T = 0 is not a rate)")
+            raise ValueError(
+                "T: continuous-time dynamics need T > 0 (exp(R/T) at T = 0 is not a rate)"
+            )
         G = _dense_W(mdp, float(Ts))
         if not np.isfinite(G).all():
-            raise ValueError(f"T: exp(R / T) overflows float64 at T = {float(Ts)!r}; use a larger T")
+            raise ValueError(
+                f"T: exp(R / T) overflows float64 at T = {float(Ts)!r}; use a larger T"
+            )
     else:
         G = np.asarray(generator, dtype=np.float64)
         if G.shape != (mdp.num_states, mdp.num_states):
@@ -287,7 +291,13 @@ def _power_iteration(arrays, T, x0, tol, dense: bool, max_iter: int):
         x_new = softmax_pair(nu, nc, T, axis=0)
         return it + 1, nu, nc, g.u, jnp.sum(jnp.abs(x_new - x_old))
 
-    state = (jnp.zeros((), jnp.int32), u0, c0, jnp.zeros((), r.dtype), jnp.asarray(jnp.inf, r.dtype))
+    state = (
+        jnp.zeros((), jnp.int32),
+        u0,
+        c0,
+        jnp.zeros((), r.dtype),
+        jnp.asarray(jnp.inf, r.dtype),
+    )
     it, u, c, _, delta = jax.lax.while_loop(cond, body, state)
     p = forward(u, c, ns, lk, r, T, dense)
     g = reduce_pair(p.u, p.c, T, axis=0)
@@ -327,17 +337,34 @@ def _steady_one(mdp: MDP, T: float, x0, tol: float, max_iter: int) -> SteadyStat
         if unique and closed:
             x = np.zeros(S)
             x[top[3]] = top[4]
-            return _finish(T, Te, top[1], top[2], x, False, True, 0, top[5],
-                           "balanced dense eig on the dominant closed class (reducible W_T)", A0)
+            return _finish(
+                T,
+                Te,
+                top[1],
+                top[2],
+                x,
+                False,
+                True,
+                0,
+                top[5],
+                "balanced dense eig on the dominant closed class (reducible W_T)",
+                A0,
+            )
         best = (top[1], top[2])
         irreducible = False
     else:
-        Te = T if T > 0 else 1e-8 * max(1.0, float(np.max(np.abs(mdp.reward[np.isfinite(mdp.log_kernel)]), initial=0.0)))
+        Te = (
+            T
+            if T > 0
+            else 1e-8
+            * max(1.0, float(np.max(np.abs(mdp.reward[np.isfinite(mdp.log_kernel)]), initial=0.0)))
+        )
         best = None
         irreducible = True  # not tested on the iterative path; see `method`
     x0v = _initial(mdp, x0)
-    x, g, it, delta, resid = _power_iteration(mdp.arrays(), jnp.asarray(Te), jnp.asarray(x0v), tol,
-                                              mdp.dense, max_iter)
+    x, g, it, delta, resid = _power_iteration(
+        mdp.arrays(), jnp.asarray(Te), jnp.asarray(x0v), tol, mdp.dense, max_iter
+    )
     x = np.asarray(x)
     if not x.sum() > 0:
         raise ValueError("x0: every lineage from x0 dies out; no steady state is reached from it")
@@ -346,9 +373,22 @@ def _steady_one(mdp: MDP, T: float, x0, tol: float, max_iter: int) -> SteadyStat
         mu, log_rho_B = g, 0.0  # iterative: scaled growth measured directly
     else:
         mu, log_rho_B = best
-    method = "log-domain shifted power iteration" + ("" if irreducible else " from x0 (reducible W_T)")
-    return _finish(T, Te, mu, log_rho_B, x, irreducible, bool(float(delta) <= tol), int(it),
-                   float(resid), method, A0)
+    method = "log-domain shifted power iteration" + (
+        "" if irreducible else " from x0 (reducible W_T)"
+    )
+    return _finish(
+        T,
+        Te,
+        mu,
+        log_rho_B,
+        x,
+        irreducible,
+        bool(float(delta) <= tol),
+        int(it),
+        float(resid),
+        method,
+        A0,
+    )
 
 
 def _finish(T, Te, mu, log_rho_B, x, irreducible, converged, it, resid, method, A0) -> SteadyState:
@@ -360,9 +400,17 @@ def _finish(T, Te, mu, log_rho_B, x, irreducible, converged, it, resid, method, 
 
         scaled = max_plus_eigenvalue(A0) if A0 is not None else mu
         log_growth = log_rho_B if scaled == 0 else float(np.sign(scaled) * np.inf)
-    return SteadyState(population=x, log_growth=float(log_growth), scaled_log_growth=float(scaled),
-                       temperature=float(T), irreducible=irreducible, converged=converged,
-                       iterations=it, residual=resid, method=method)
+    return SteadyState(
+        population=x,
+        log_growth=float(log_growth),
+        scaled_log_growth=float(scaled),
+        temperature=float(T),
+        irreducible=irreducible,
+        converged=converged,
+        iterations=it,
+        residual=resid,
+        method=method,
+    )
 
 
 def steady_state(mdp, T, x0=None, *, tol: float = 1e-13, max_iter: int = 200_000) -> SteadyState:

@@ -104,7 +104,9 @@ def save_mdp(path, mdp: MDP, x0=None) -> Path:
 
         write_table(path, mdp)
     else:
-        raise ValueError(f"path: unknown MDP file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)")
+        raise ValueError(
+            f"path: unknown MDP file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)"
+        )
     return path
 
 
@@ -142,10 +144,14 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
             elif k in ("P", "R", "pi0", "x0"):
                 data[k] = _decode(v, k, path)
     else:
-        raise ValueError(f"MDP_FILE: unknown file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)")
+        raise ValueError(
+            f"MDP_FILE: unknown file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)"
+        )
     if "R" not in data or ("P" not in data and "next_state" not in data):
         missing = [k for k in ("P", "R") if k not in data]
-        raise ValueError(f"{path}: incomplete MDP file, missing key(s) {missing} (need P and R, or next_state and R)")
+        raise ValueError(
+            f"{path}: incomplete MDP file, missing key(s) {missing} (need P and R, or next_state and R)"
+        )
     try:
         if "P" in data:
             mdp = MDP(data["P"], data["R"], data.get("pi0"))

@@ -24,7 +24,14 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["critical_nodes", "howard", "karp", "max_cycle_mean", "strong_components", "subeigenvector"]
+__all__ = [
+    "critical_nodes",
+    "howard",
+    "karp",
+    "max_cycle_mean",
+    "strong_components",
+    "subeigenvector",
+]
 
 
 def _rel_tol(A: np.ndarray) -> float:
@@ -88,7 +95,7 @@ def howard(A: np.ndarray, max_iter: int = 10_000) -> tuple[np.ndarray, np.ndarra
                 path.append(i)
                 i = pi[i]
             if state[i] == 1:  # closed a new cycle at i
-                cyc = path[path.index(i):]
+                cyc = path[path.index(i) :]
                 m = float(np.mean(A[cyc, pi[cyc]]))
                 eta[cyc] = m
                 x[i] = 0.0

@@ -49,7 +49,9 @@ def _check_pi0(pi0, S: int, A: int, row_ok: np.ndarray) -> np.ndarray:
     bad = ~((np.abs(sums - 1.0) <= SUM_ATOL) | (sums == 0.0))
     if bad.any():
         s = int(np.argmax(bad))
-        raise ValueError(f"pi0: row {s} sums to {float(sums[s])!r}; each row must sum to 1 (or be all zero)")
+        raise ValueError(
+            f"pi0: row {s} sums to {float(sums[s])!r}; each row must sum to 1 (or be all zero)"
+        )
     dangling = (pi0 > 0) & ~row_ok
     if dangling.any():
         s, a = (int(i) for i in np.argwhere(dangling)[0])
@@ -100,14 +102,18 @@ class MDP:
         """
         ns = np.asarray(next_state)
         if ns.ndim != 2:
-            raise ValueError(f"next_state: expected a 2-D (S, A) integer array, got shape {ns.shape}")
+            raise ValueError(
+                f"next_state: expected a 2-D (S, A) integer array, got shape {ns.shape}"
+            )
         if ns.size and not np.issubdtype(ns.dtype, np.integer):
             if not np.all(np.isfinite(ns)) or not np.all(ns == np.round(ns)):
                 raise ValueError("next_state: expected integer state indices")
             ns = ns.astype(np.int64)
         S, A = ns.shape
         if S == 0 or A == 0:
-            raise ValueError(f"next_state: needs at least one state and one action, got shape {ns.shape}")
+            raise ValueError(
+                f"next_state: needs at least one state and one action, got shape {ns.shape}"
+            )
         if ((ns < 0) | (ns >= S)).any():
             s, a = (int(i) for i in np.argwhere((ns < 0) | (ns >= S))[0])
             raise ValueError(f"next_state: entry ({s}, {a}) = {int(ns[s, a])} is outside [0, {S})")
@@ -133,7 +139,9 @@ class MDP:
             raise ValueError(f"next_state: entry {idx} = {int(ns[idx])} is outside [0, {S})")
         prob = as_float_array(prob, "prob", ndim=3)
         if prob.shape != ns.shape:
-            raise ValueError(f"prob: expected shape {ns.shape} to match next_state, got {prob.shape}")
+            raise ValueError(
+                f"prob: expected shape {ns.shape} to match next_state, got {prob.shape}"
+            )
         check_probabilities(prob, "prob")
         R = as_float_array(R, "R", ndim=(2, 3))
         per_action = R.shape == (S, A) or (R.shape == ns.shape and ns.shape[2] == 1)
@@ -143,8 +151,14 @@ class MDP:
             raise ValueError(f"R: expected shape {(S, A)} or {ns.shape}, got {R.shape}")
         check_rewards(R, "R")
         self = cls.__new__(cls)
-        self._init(ns.astype(np.int32), prob, np.array(R), pi0, dense=False,
-                   reward_shape=(S, A) if per_action else R.shape)
+        self._init(
+            ns.astype(np.int32),
+            prob,
+            np.array(R),
+            pi0,
+            dense=False,
+            reward_shape=(S, A) if per_action else R.shape,
+        )
         return self
 
     def _init(self, next_state, prob, reward, pi0, *, dense: bool, reward_shape) -> None:
@@ -227,7 +241,7 @@ class MDP:
             return self.reward[:, :, 0]
         if self.dense:
             return self.reward
-        S, A, B = self.prob.shape
+        S, A, _ = self.prob.shape
         out = np.full((S, A, S), -np.inf)
         live = self.prob > 0
         s_idx, a_idx, _ = np.nonzero(live)
@@ -253,5 +267,7 @@ class MDP:
         return out
 
     def __repr__(self) -> str:
-        kind = "dense" if self.dense else ("deterministic" if self.num_successors == 1 else "sparse")
+        kind = (
+            "dense" if self.dense else ("deterministic" if self.num_successors == 1 else "sparse")
+        )
         return f"MDP(S={self.num_states}, A={self.num_actions}, {kind})"

@@ -29,8 +29,9 @@ from .semiring import LogPair, reduce_pair, segment_reduce_pair
 __all__ = ["backward", "forward", "log_weight_matrix"]
 
 
-def forward(u: Array, c: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array,
-            dense: bool) -> LogPair:
+def forward(
+    u: Array, c: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array, dense: bool
+) -> LogPair:
     """One replication step ``n -> n W_T`` in the log semiring (see module docstring)."""
     S, A, B = log_kernel.shape
     U = u[:, None, None] + reward
@@ -40,7 +41,9 @@ def forward(u: Array, c: Array, next_state: Array, log_kernel: Array, reward: Ar
     return segment_reduce_pair(U.ravel(), C.ravel(), next_state.ravel(), S, T)
 
 
-def backward(v: Array, d: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array) -> LogPair:
+def backward(
+    v: Array, d: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array
+) -> LogPair:
     """One backward step ``z -> W_T z`` in the log semiring (see module docstring)."""
     S = log_kernel.shape[0]
     U = reward + v[next_state]
@@ -57,7 +60,7 @@ def log_weight_matrix(mdp, T: float) -> tuple[np.ndarray, np.ndarray]:
     medium ``S`` only.
     """
     ns, lk, r = mdp.arrays()
-    S, A_, B = lk.shape
+    S = lk.shape[0]
     seg = (jnp.arange(S)[:, None, None] * S + ns).ravel()
     out = segment_reduce_pair(r.ravel(), lk.ravel(), seg, S * S, jnp.asarray(T, dtype=r.dtype))
     return np.asarray(out.u).reshape(S, S), np.asarray(out.c).reshape(S, S)

@@ -15,10 +15,17 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "figure.dpi": 150, "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
-        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 150,
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+        }
+    )
     return plt
 
 
@@ -60,8 +67,13 @@ def population_vs_temperature(
     order = np.argsort(T)
     T, pop = T[order], pop[order]
     so = np.arange(pop.shape[1]) if state_order is None else np.asarray(state_order)
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(6.4, 6.8), sharex=True,
-                                   gridspec_kw={"height_ratios": [1, 2.2], "hspace": 0.08})
+    fig, (ax0, ax1) = plt.subplots(
+        2,
+        1,
+        figsize=(6.4, 6.8),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1, 2.2], "hspace": 0.08},
+    )
     logT = np.log10(T)
     colors = ["#c0392b", "#2e86c1", "#7f8c8d", "#27ae60", "#8e44ad"]
     for (name, mask), col in zip((groups or {}).items(), colors, strict=False):
@@ -73,11 +85,23 @@ def population_vs_temperature(
     ax0.set_title(title)
     floor = 1e-6
     img = np.clip(pop[:, so].T, floor, 1.0)
-    edges = np.concatenate([[logT[0] - (logT[1] - logT[0]) / 2], (logT[1:] + logT[:-1]) / 2,
-                            [logT[-1] + (logT[-1] - logT[-2]) / 2]])
+    edges = np.concatenate(
+        [
+            [logT[0] - (logT[1] - logT[0]) / 2],
+            (logT[1:] + logT[:-1]) / 2,
+            [logT[-1] + (logT[-1] - logT[-2]) / 2],
+        ]
+    )
     n = len(so)
-    mesh = ax1.pcolormesh(edges, np.arange(n + 1) - 0.5, img, norm=LogNorm(vmin=floor, vmax=1.0),
-                          cmap="magma", shading="flat", rasterized=True)
+    mesh = ax1.pcolormesh(
+        edges,
+        np.arange(n + 1) - 0.5,
+        img,
+        norm=LogNorm(vmin=floor, vmax=1.0),
+        cmap="magma",
+        shading="flat",
+        rasterized=True,
+    )
     ax1.set_ylabel("state" if state_order is None else "state (ordered)")
     ax1.set_xlabel(r"$\log_{10} T$")
     ax1.set_ylim(n - 0.5, -0.5)
@@ -86,8 +110,14 @@ def population_vs_temperature(
     if crossover is not None:
         for ax in (ax0, ax1):
             ax.axvline(np.log10(crossover), color="#555", ls="--", lw=0.8)
-        ax0.annotate(f"T* ≈ {crossover:.3g}", (np.log10(crossover), 0.12), xytext=(4, 0),
-                     textcoords="offset points", fontsize=8, color="#333")
+        ax0.annotate(
+            f"T* ≈ {crossover:.3g}",
+            (np.log10(crossover), 0.12),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=8,
+            color="#333",
+        )
     cb = fig.colorbar(mesh, ax=ax1, shrink=0.8, pad=0.12, location="bottom", aspect=40)
     cb.set_label("stationary frequency (log scale, floor 1e-6)")
     return _save(fig, path)
@@ -109,8 +139,9 @@ def grid_populations(
 
     h, w = grid_shape
     n = len(temperatures)
-    fig, axes = plt.subplots(1, n, figsize=(2.3 * n + 0.8, 2.3 * h / w + 0.7), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, n, figsize=(2.3 * n + 0.8, 2.3 * h / w + 0.7), squeeze=False, layout="constrained"
+    )
     floor = 1e-4
     mesh = None
     for ax, T, pop in zip(axes[0], temperatures, populations, strict=True):
@@ -118,7 +149,9 @@ def grid_populations(
         if walls is not None:
             img = np.ma.masked_where(walls.reshape(h, w), img)
         cmap = plt.get_cmap("viridis").with_extremes(bad="#3a3a3a")
-        mesh = ax.imshow(img, cmap=cmap, norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest")
+        mesh = ax.imshow(
+            img, cmap=cmap, norm=LogNorm(vmin=floor, vmax=1.0), interpolation="nearest"
+        )
         styles = {0: ("#ff5555", "-"), 1: ("#ffffff", "--")}
         for k, (_, cells) in enumerate((marks or {}).items()):
             col, ls = styles.get(k, ("#ffaa00", ":"))
@@ -129,7 +162,9 @@ def grid_populations(
         ax.set_yticks([])
     if marks:
         names = list(marks)
-        txt = ",  ".join(f"{m}: {s}" for m, s in zip(["red box", "white dashed"], names, strict=False))
+        txt = ",  ".join(
+            f"{m}: {s}" for m, s in zip(["red box", "white dashed"], names, strict=False)
+        )
         fig.suptitle(f"Stationary population on the grid ({txt}; grey: walls)", fontsize=9)
     cb = fig.colorbar(mesh, ax=list(axes[0]), shrink=0.85, pad=0.01)
     cb.set_label("stationary frequency")

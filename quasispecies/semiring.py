@@ -161,7 +161,9 @@ def softmax_pair(u: Array, c: Array, T: Array, axis=-1) -> Array:
 __all__ += ["softmax_pair"]
 
 
-def segment_reduce_pair(u: Array, c: Array, segment_ids: Array, num_segments: int, T: Array) -> LogPair:
+def segment_reduce_pair(
+    u: Array, c: Array, segment_ids: Array, num_segments: int, T: Array
+) -> LogPair:
     """:func:`reduce_pair` over groups: entries with equal ``segment_ids`` are summed.
 
     The sparse counterpart of a reduction over an axis (``jax.ops.segment_*``), used to
@@ -177,7 +179,9 @@ def segment_reduce_pair(u: Array, c: Array, segment_ids: Array, num_segments: in
     def seg_lse(z):
         zmax = jax.ops.segment_max(z, segment_ids, num_segments=num_segments)
         zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
-        s = jax.ops.segment_sum(jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments)
+        s = jax.ops.segment_sum(
+            jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments
+        )
         return jnp.where(s > 0, zmax_safe + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
 
     z = _exponent(u, c, sT)

@@ -40,7 +40,9 @@ def _fingerprint(mdp: MDP, temperatures: np.ndarray, horizon, x0) -> str:
     return h.hexdigest()
 
 
-def _rows_for(mdp: MDP, T: np.ndarray, horizon: int | None, x0, crit: np.ndarray) -> dict[str, np.ndarray]:
+def _rows_for(
+    mdp: MDP, T: np.ndarray, horizon: int | None, x0, crit: np.ndarray
+) -> dict[str, np.ndarray]:
     if horizon is None:
         res = steady_state(mdp, T, x0)
         pop = np.atleast_2d(res.population)

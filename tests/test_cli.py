@@ -32,13 +32,31 @@ def test_sweep_stationary_json(grid_file, capsys):
 
 def test_sweep_horizon_out_file(grid_file, tmp_path, capsys):
     out = tmp_path / "res.npz"
-    assert main(["sweep", str(grid_file), "--temperatures", "geom:0.01:1:5", "--horizon", "6",
-                 "--start", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(grid_file),
+                "--temperatures",
+                "geom:0.01:1:5",
+                "--horizon",
+                "6",
+                "--start",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "horizon H = 6" in capsys.readouterr().out
     res = qs.sweep.load_result(out)
     mdp, _ = qs.load_mdp(grid_file)
-    np.testing.assert_allclose(res["scaled_log_population"],
-                               qs.scaled_log_population(mdp, np.geomspace(0.01, 1, 5), 6, 0), rtol=1e-12)
+    np.testing.assert_allclose(
+        res["scaled_log_population"],
+        qs.scaled_log_population(mdp, np.geomspace(0.01, 1, 5), 6, 0),
+        rtol=1e-12,
+    )
 
 
 def test_sweep_errors_leave_no_file(grid_file, tmp_path, capsys):
@@ -70,7 +88,11 @@ def test_demo_writes_figures_and_table(tmp_path, capsys):
 
 
 def test_console_script_help():
-    out = subprocess.run([sys.executable, "-m", "quasispecies.cli", "--help"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "quasispecies.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for cmd in ("demo", "sweep"):
         assert cmd in out.stdout

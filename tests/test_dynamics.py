@@ -19,8 +19,14 @@ def _case(seed: int):
     A = int(rng.integers(1, 3))
     stochastic = bool(seed % 2)
     density = 1.0 if seed % 3 == 0 else 0.6
-    mdp = qs.random_mdp(S, A, seed=seed, stochastic=stochastic, density=density,
-                        per_transition_reward=stochastic and seed % 4 == 1)
+    mdp = qs.random_mdp(
+        S,
+        A,
+        seed=seed,
+        stochastic=stochastic,
+        density=density,
+        per_transition_reward=stochastic and seed % 4 == 1,
+    )
     x0 = rng.dirichlet(np.ones(S)) if seed % 5 else np.eye(S)[0]
     H = int(rng.integers(1, 4))
     return mdp, x0, H
@@ -112,7 +118,9 @@ def test_jit_and_nojit_agree(jit_mode):
     P, R, pi0 = brute.dense_arrays(mdp)
     got = qs.scaled_log_population(mdp, T, 3, x0)
     for i, t in enumerate(T):
-        np.testing.assert_allclose(got[i], brute.scaled_log_population(P, R, pi0, x0, t, 3), atol=1e-10)
+        np.testing.assert_allclose(
+            got[i], brute.scaled_log_population(P, R, pi0, x0, t, 3), atol=1e-10
+        )
 
 
 def test_scalar_and_sweep_agree():
@@ -173,7 +181,9 @@ def test_periodic_critical_cycle_does_not_fool_steady_state():
         if T >= 0.1:
             rho = np.exp(res.log_growth)
             w = np.exp(np.array([3.0, 0.0, 0.0]) / T)
-            np.testing.assert_allclose(res.population[[1, 2, 0]] * rho, res.population * w, rtol=1e-10)
+            np.testing.assert_allclose(
+                res.population[[1, 2, 0]] * rho, res.population * w, rtol=1e-10
+            )
     # From x0 on a reducible variant the iteration must converge, not oscillate.
     ns2 = np.array([[1], [2], [0], [0]])
     mdp2 = qs.MDP.from_transitions(ns2, np.array([[3.0], [0.0], [0.0], [5.0]]))
@@ -247,11 +257,13 @@ def test_evolve_continuous_matches_solve_ivp():
         times = np.array([0.0, 0.3, 1.0, 2.5])
         got = qs.evolve_continuous(mdp, 0.7, times, x0)
 
-        def rhs(_, x):
+        def rhs(_, x, G=G):
             xg = x @ G
             return xg - xg.sum() * x
 
-        sol = solve_ivp(rhs, (0, times[-1]), x0, t_eval=times, rtol=1e-12, atol=1e-14, method="DOP853")
+        sol = solve_ivp(
+            rhs, (0, times[-1]), x0, t_eval=times, rtol=1e-12, atol=1e-14, method="DOP853"
+        )
         np.testing.assert_allclose(got, sol.y.T, atol=1e-9)
 
 

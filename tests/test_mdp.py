@@ -48,7 +48,9 @@ def test_from_transitions_rejects_bad_input():
     with pytest.raises(ValueError, match="next_state: expected a 2-D"):
         qs.MDP.from_transitions(np.zeros(3, int), np.zeros(3))
     with pytest.raises(ValueError, match="pi0: positive probability"):
-        qs.MDP.from_transitions(np.zeros((2, 2), int), np.array([[0.0, -np.inf]] * 2), np.full((2, 2), 0.5))
+        qs.MDP.from_transitions(
+            np.zeros((2, 2), int), np.array([[0.0, -np.inf]] * 2), np.full((2, 2), 0.5)
+        )
 
 
 def test_disallowed_actions_are_masked():
@@ -159,7 +161,9 @@ def test_save_load_round_trip(tmp_path, suffix, kind):
     np.testing.assert_array_equal(x0b, x0)
     np.testing.assert_allclose(back.P, mdp.P)
     np.testing.assert_allclose(back.pi0, mdp.pi0)
-    np.testing.assert_allclose(qs.scaled_log_population(back, 0.3, 5, x0), qs.scaled_log_population(mdp, 0.3, 5, x0))
+    np.testing.assert_allclose(
+        qs.scaled_log_population(back, 0.3, 5, x0), qs.scaled_log_population(mdp, 0.3, 5, x0)
+    )
     assert [p.name for p in tmp_path.iterdir()] == [f"m{suffix}"]  # no temp file left behind
 
 
@@ -184,7 +188,9 @@ def test_corrupt_and_incomplete_files(tmp_path):
     (tmp_path / "ragged.json").write_text(json.dumps({"P": [[[1.0]], [[0.5, 0.5]]], "R": [[0.0]]}))
     with pytest.raises(ValueError, match="ragged.json"):
         qs.load_mdp(tmp_path / "ragged.json")
-    (tmp_path / "rows.json").write_text(json.dumps({"P": [[[0.5, 0.4]], [[0.0, 1.0]]], "R": [[0.0], [0.0]]}))
+    (tmp_path / "rows.json").write_text(
+        json.dumps({"P": [[[0.5, 0.4]], [[0.0, 1.0]]], "R": [[0.0], [0.0]]})
+    )
     with pytest.raises(ValueError, match="rows.json: P: row"):
         qs.load_mdp(tmp_path / "rows.json")
     with pytest.raises(ValueError, match="does not exist"):

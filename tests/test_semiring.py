@@ -40,9 +40,13 @@ def test_minus_inf_is_the_zero():
     assert np.all(np.isneginf(out))
     out = semiring.scaled_lse(jnp.array([[-jnp.inf, 2.0]]), T, axis=-1)
     np.testing.assert_allclose(out, [2.0, 2.0])
-    pair = semiring.reduce_pair(jnp.array([1.0, 1.0, 0.5]), jnp.log(jnp.array([0.2, 0.3, 0.5])), 0.0)
+    pair = semiring.reduce_pair(
+        jnp.array([1.0, 1.0, 0.5]), jnp.log(jnp.array([0.2, 0.3, 0.5])), 0.0
+    )
     assert float(pair.u) == 1.0 and float(pair.c) == pytest.approx(np.log(0.5))
-    w = semiring.softmax_pair(jnp.array([1.0, 1.0, -jnp.inf]), jnp.log(jnp.array([0.25, 0.75, 1.0])), 0.0)
+    w = semiring.softmax_pair(
+        jnp.array([1.0, 1.0, -jnp.inf]), jnp.log(jnp.array([0.25, 0.75, 1.0])), 0.0
+    )
     np.testing.assert_allclose(w, [0.25, 0.75, 0.0])
 
 
@@ -59,7 +63,9 @@ def test_weighted_reduce_against_numpy():
             elif T == 0:
                 assert got == u[live].max()
             else:
-                assert got == pytest.approx(T * np.log(np.sum(w[live] * np.exp(u[live] / T))), rel=1e-12)
+                assert got == pytest.approx(
+                    T * np.log(np.sum(w[live] * np.exp(u[live] / T))), rel=1e-12
+                )
 
 
 def test_gradients_finite_where_defined():

@@ -16,7 +16,12 @@ def register(sub) -> None:
             "population_vs_temperature.png and grid_population.png."
         ),
     )
-    p.add_argument("--out", default="figures", metavar="DIR", help="directory for the figures (default: figures)")
+    p.add_argument(
+        "--out",
+        default="figures",
+        metavar="DIR",
+        help="directory for the figures (default: figures)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -28,12 +33,18 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(res))
         return 0
-    print("Quasispecies on a 7x9 grid: peak (1, 7) reward 1, plateau 3x3 reward 0.75, step cost 0.1")
+    print(
+        "Quasispecies on a 7x9 grid: peak (1, 7) reward 1, plateau 3x3 reward 0.75, step cost 0.1"
+    )
     print(f"max-plus eigenvalue (max cycle mean) mu* = {res['max_cycle_mean']:.6g}")
-    print(f"{'T':>8}  {'T log rho':>11}  {'max-plus':>9}  {'mass on best cycle':>18}  {'mass on plateau':>15}")
+    print(
+        f"{'T':>8}  {'T log rho':>11}  {'max-plus':>9}  {'mass on best cycle':>18}  {'mass on plateau':>15}"
+    )
     for r in res["table"]:
-        print(f"{r['T']:>8.3g}  {r['T_log_rho']:>11.6f}  {r['max_plus_value']:>9.4f}  "
-              f"{r['mass_on_best_cycle']:>18.6f}  {r['mass_on_plateau']:>15.6f}")
+        print(
+            f"{r['T']:>8.3g}  {r['T_log_rho']:>11.6f}  {r['max_plus_value']:>9.4f}  "
+            f"{r['mass_on_best_cycle']:>18.6f}  {r['mass_on_plateau']:>15.6f}"
+        )
     if res["crossover_temperature"] is not None:
         print(f"plateau -> peak crossover at T* ~ {res['crossover_temperature']:.3g}")
     for f in res["figures"]:

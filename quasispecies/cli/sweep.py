@@ -23,7 +23,9 @@ def parse_temperatures(text: str) -> np.ndarray:
             return np.linspace(lo, hi, n)
         vals = np.array([float(v) for v in text.split(",") if v.strip()])
     except ValueError:
-        raise ValueError(f"--temperatures: cannot parse {text!r} (use 1,0.1,0 or geom:LO:HI:N)") from None
+        raise ValueError(
+            f"--temperatures: cannot parse {text!r} (use 1,0.1,0 or geom:LO:HI:N)"
+        ) from None
     if vals.size == 0:
         raise ValueError("--temperatures: no temperature given")
     return vals
@@ -40,13 +42,26 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("mdp_file", metavar="MDP_FILE", help=".npz, .json, .csv, .jsonl or .parquet")
-    p.add_argument("--temperatures", required=True, help="comma list (1,0.1,0.01,0) or geom:LO:HI:N")
+    p.add_argument(
+        "--temperatures", required=True, help="comma list (1,0.1,0.01,0) or geom:LO:HI:N"
+    )
     p.add_argument("--horizon", type=int, default=None, metavar="H", help="finite horizon H")
-    p.add_argument("--start", type=int, default=None, metavar="S",
-                   help="start state (x0 = delta_S); default: the file's x0, else uniform")
-    p.add_argument("--out", default=None, metavar="FILE", help="write all arrays to FILE (.npz or .json)")
-    p.add_argument("--checkpoint", default=None, metavar="FILE",
-                   help="checkpoint (.npz) updated after each chunk; rerun to resume")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        metavar="S",
+        help="start state (x0 = delta_S); default: the file's x0, else uniform",
+    )
+    p.add_argument(
+        "--out", default=None, metavar="FILE", help="write all arrays to FILE (.npz or .json)"
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="FILE",
+        help="checkpoint (.npz) updated after each chunk; rerun to resume",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -76,8 +91,10 @@ def run(args) -> int:
         for i, T in enumerate(res["temperatures"]):
             top = int(np.argmax(res["population"][i]))
             name = labels[top] if labels is not None else top
-            print(f"{T:>10.4g}  {res['scaled_log_growth'][i]:>12.6f}  {res['critical_mass'][i]:>18.6f}  "
-                  f"{name} ({res['population'][i, top]:.3f})")
+            print(
+                f"{T:>10.4g}  {res['scaled_log_growth'][i]:>12.6f}  {res['critical_mass'][i]:>18.6f}  "
+                f"{name} ({res['population'][i, top]:.3f})"
+            )
     else:
         print(f"horizon H = {args.horizon}")
         print(f"{'T':>10}  {'T log sum n_H':>14}  top state")
