@@ -4,9 +4,11 @@ Tilting ``p_beta ∝ p0 exp(r / beta)`` (:func:`quasispecies.selection.tilt`, th
 of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the evidence
 ``exp(r / beta)``. Three measurements make its side effects visible:
 
-* **Entropy against strength** ``lambda = 1 / beta``. ``H(p_lambda)`` falls monotonically
-  (``dH/dlambda = -lambda Var_{p_lambda}(r)``), from ``H(p0)`` at ``lambda = 0`` to the
-  entropy of ``p0`` restricted to ``argmax r``; the effective support size is the
+* **Entropy against strength** ``lambda = 1 / beta``. ``H(p_lambda)`` goes from
+  ``H(p0)`` at ``lambda = 0`` to the entropy of ``p0`` restricted to ``argmax r``, with
+  ``dH/dlambda = -lambda Var(r) - Cov(r, log p0)`` under ``p_lambda``: monotone from a
+  uniform prior, and eventually falling from any prior, while ``KL(p_lambda || p0)``
+  always grows (``dKL/dlambda = lambda Var(r)``). The effective support size is the
   perplexity ``exp(H)``.
 * **Re-heating.** Sampling the tuned model at temperature ``tau`` gives
   ``p_beta^(1/tau) / Z`` and, because
@@ -153,9 +155,12 @@ def _curve_kernel(p0: jax.Array, r: jax.Array, lam: jax.Array):
 def tilt_curve(p0, r, strength) -> TiltCurve:
     r"""Entropy, perplexity, KL and mean reward of ``p0 exp(lambda r)/Z`` for each ``lambda``.
 
-    .. math:: \frac{dH(p_\lambda)}{d\lambda} = -\lambda\, \mathrm{Var}_{p_\lambda}(r) \le 0,
+    .. math:: \frac{dH(p_\lambda)}{d\lambda} = -\lambda\, \mathrm{Var}_{p_\lambda}(r)
+              - \mathrm{Cov}_{p_\lambda}(r, \log p_0), \qquad
+              \frac{d\,\mathrm{KL}(p_\lambda \| p_0)}{d\lambda} = \lambda\, \mathrm{Var}_{p_\lambda}(r),
 
-    so the entropy falls monotonically with the tilt strength ``lambda = 1/beta``.
+    so the KL grows monotonically with the tilt strength ``lambda = 1/beta``, and so
+    does the entropy fall from a uniform prior (from any prior once ``lambda`` is large).
 
     Parameters
     ----------
