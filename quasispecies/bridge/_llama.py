@@ -98,16 +98,17 @@ def stack_params(weights: dict[str, np.ndarray], cfg: LlamaConfig) -> dict:
 
 
 def _rms_norm(x: jax.Array, g: jax.Array, eps: float) -> jax.Array:
+    g = g.reshape((1,) * (x.ndim - 1) + g.shape)  # explicit ranks (rank promotion may be "raise")
     return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
 def _rope(x: jax.Array, pos: jax.Array, base: float) -> jax.Array:
-    """Rotate adjacent pairs ``(2i, 2i+1)`` of ``x`` (..., T, heads, d) at positions ``pos`` (T,)."""
+    """Rotate adjacent pairs ``(2i, 2i+1)`` of ``x`` (B, T, heads, d) at positions ``pos`` (T,)."""
     d = x.shape[-1]
     inv = base ** (-jnp.arange(0, d, 2, dtype=F32) / d)  # (d/2,)
     ang = pos.astype(F32)[:, None] * inv[None, :]  # (T, d/2)
-    cos = jnp.cos(ang)[:, None, :]
-    sin = jnp.sin(ang)[:, None, :]
+    cos = jnp.cos(ang)[None, :, None, :]  # (1, T, 1, d/2)
+    sin = jnp.sin(ang)[None, :, None, :]
     pairs = x.reshape(*x.shape[:-1], d // 2, 2)
     x0, x1 = pairs[..., 0], pairs[..., 1]
     out = jnp.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
