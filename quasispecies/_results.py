@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class SteadyState(NamedTuple):
 
 def stack_results(results: list[SteadyState]) -> SteadyState:
     """Stack per-temperature results along a new leading axis (a sweep)."""
-    fields = {}
+    fields: dict[str, Any] = {}
     for name in SteadyState._fields:
         vals = [getattr(r, name) for r in results]
         fields[name] = np.asarray(vals) if name != "method" else np.asarray(vals, dtype=object)

@@ -22,6 +22,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def save_mdp(path, mdp: MDP, x0=None) -> Path:
     """Write ``mdp`` (and optionally ``x0``) to ``.npz`` or ``.json``, atomically."""
     path = Path(path)
     suffix = path.suffix.lower()
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}
     if mdp.num_successors == 1 and not mdp.dense:
         arrays["next_state"] = mdp.next_state[:, :, 0].astype(np.int64)
         arrays["R"] = mdp.reward[:, :, 0]

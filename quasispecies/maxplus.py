@@ -61,9 +61,9 @@ def karp(A: np.ndarray) -> float:
     ok = np.isfinite(D[n])
     if not ok.any():
         return -np.inf
-    k = np.arange(n)[:, None]
+    ks = np.arange(n)[:, None]
     with np.errstate(invalid="ignore"):
-        ratios = (D[n][None, :] - D[:n]) / (n - k)
+        ratios = (D[n][None, :] - D[:n]) / (n - ks)
     ratios = np.where(np.isfinite(D[:n]), ratios, np.inf)
     return float(np.max(np.min(ratios[:, ok], axis=0)))
 

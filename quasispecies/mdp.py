@@ -183,6 +183,8 @@ class MDP:
         self.pi0 = pi0
         self._reward_shape = tuple(reward_shape)
         self.labels: list | None = None
+        self.action_labels: list | None = None
+        self.grid_shape: tuple[int, int] | None = None
 
     # ---------------------------------------------------------------- pytree
     def tree_flatten(self):
@@ -195,6 +197,8 @@ class MDP:
         self.next_state, self.prob, self.reward, self.pi0 = children
         self.num_states, self.num_actions, self.dense, self._reward_shape = aux
         self.labels = None
+        self.action_labels = None
+        self.grid_shape = None
         return self
 
     # ------------------------------------------------------------- derived data

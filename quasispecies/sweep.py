@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._validate import check_nonneg_int, check_temperature
@@ -55,7 +56,7 @@ def _rows_for(
         }
     u = scaled_log_population(mdp, T, horizon, x0)
     xs = evolve(mdp, T, horizon, x0)[:, -1, :]
-    value = np.asarray(scaled_lse(u, T[:, None], axis=-1))
+    value = np.asarray(scaled_lse(jnp.asarray(u), jnp.asarray(T)[:, None], axis=-1))
     return {"scaled_log_population": u, "population": xs, "value": value}
 
 
@@ -101,7 +102,7 @@ def temperature_sweep(
             done.setdefault(k, []).append(np.asarray(v))
         n_done = min(start + chunk, len(T))
         if ckpt is not None:
-            arrays = {f"row_{k}": np.concatenate(v) for k, v in done.items()}
+            arrays: dict[str, Any] = {f"row_{k}": np.concatenate(v) for k, v in done.items()}
             with atomic_write(ckpt, "wb") as fh:
                 np.savez(fh, fingerprint=np.asarray(fp), n_done=np.asarray(n_done), **arrays)
         bar.update(n_done - bar.n)
@@ -135,7 +136,8 @@ def save_result(path, result: dict[str, Any]) -> Path:
     path = Path(path)
     if path.suffix == ".npz":
         with atomic_write(path, "wb") as fh:
-            np.savez_compressed(fh, **{k: np.asarray(v) for k, v in result.items()})
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in result.items()}
+            np.savez_compressed(fh, **arrays)
     elif path.suffix == ".json":
         with atomic_write(path, "w") as fh:
             json.dump({k: _jsonable(v) for k, v in result.items()}, fh)
