@@ -124,14 +124,20 @@ def sample_token_level(tree, T: float, n: int, seed: int = 0) -> np.ndarray:
     return state
 
 
+#: Margin for the MAP certificate: the float32 forward pass moves log-probs by ~1e-5
+#: between batch shapes, so a bound within this of the MAP score does not certify.
+CERTIFY_MARGIN = 1e-4
+
+
 def map_leaf(tree) -> tuple[int, float, bool]:
     """Exact MAP leaf by the max-plus DP: ``(state, log p, certified)``.
 
     ``u = qs.scaled_log_population(tree.mdp, 0, H, tree.x0)`` is the best path score
     into each state; the MAP leaf is ``argmax`` over the leaves (the first on ties).
     ``certified`` is True when no continuation that leaves the tree can beat it:
-    for every internal ``s``, ``logprob[s] + next_bound[s] <= u*`` (later tokens only
-    lower a score), so the tree's MAP is the model's MAP over all ``V^H`` sequences.
+    for every internal ``s``, ``logprob[s] + next_bound[s] < u* - CERTIFY_MARGIN``
+    (later tokens only lower a score), so the tree's MAP is the model's MAP over all
+    ``V^H`` sequences.
     """
     from ..dynamics import scaled_log_population
 
@@ -141,7 +147,7 @@ def map_leaf(tree) -> tuple[int, float, bool]:
     best = int(leaves[np.argmax(u[leaves])])
     score = float(u[best])
     internal = tree.depth < tree.max_depth
-    certified = bool(np.all(tree.logprob[internal] + tree.next_bound[internal] <= score))
+    certified = bool(np.all(tree.logprob[internal] + tree.next_bound[internal] < score - CERTIFY_MARGIN))
     return best, score, certified
 
 
