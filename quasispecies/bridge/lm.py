@@ -98,6 +98,17 @@ class LanguageModel:
         """Text of a single token (a partial UTF-8 character decodes to ``\\ufffd``)."""
         return self.decode([int(token_id)])
 
+    def token_key(self, token_id: int) -> str:
+        """Unambiguous text of a token: its text, or ``bytes:\\xNN..`` (OpenAI's rendering)
+        when its bytes are not valid UTF-8 on their own (part of a multi-byte character)."""
+        raw = self._token_bytes([int(token_id)])
+        if raw is None or raw[0] is None:
+            return self.token_text(token_id)
+        try:
+            return raw[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return "bytes:" + "".join(f"\\x{b:02x}" for b in raw[0])
+
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of ``(context, continuation)``, the continuation tokenised in context.
 
@@ -158,7 +169,8 @@ class LanguageModel:
         """Every token of ``text`` with its log-probability given the tokens before it.
 
         The first token has no conditional: its entry is ``None`` (the shape servers
-        return with ``echo``). With ``top_k > 0`` the ``top_k`` best alternatives at
+        return with ``echo``). Token texts are :meth:`token_key` (a partial UTF-8
+        character reads ``bytes:\\xNN``); ``token_bytes`` holds the raw bytes. With ``top_k > 0`` the ``top_k`` best alternatives at
         each scored position are listed too.
         """
         ids = (
@@ -176,11 +188,11 @@ class LanguageModel:
             for t in range(len(ids) - 1):
                 d: dict[str, float] = {}
                 for v, i in zip(vals[t], idx[t], strict=True):
-                    d.setdefault(self.token_text(int(i)), float(v))
+                    d.setdefault(self.token_key(int(i)), float(v))
                 tops.append(d)
         raw = self._token_bytes(ids)
         return TokenLogprobs(
-            tokens=tuple(self.token_text(i) for i in ids),
+            tokens=tuple(self.token_key(i) for i in ids),
             logprobs=(None, *(float(x) for x in lp)),
             top_logprobs=None if tops is None else tuple(tops),
             token_ids=tuple(ids),

@@ -40,16 +40,6 @@ def chatml_prompt(messages) -> str:
     return "".join(parts) + "<|im_start|>assistant\n"
 
 
-def _openai_token(raw: bytes | None, text: str) -> str:
-    """OpenAI's legacy rendering: a token that is not valid UTF-8 on its own is ``bytes:\\xNN..``."""
-    if raw is None:
-        return text
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "bytes:" + "".join(f"\\x{b:02x}" for b in raw)
-
-
 def _num(x: float):
     # JSON has no infinity; servers send a very negative number (OpenAI: -9999.0).
     return -9999.0 if x == -math.inf else float(x)
@@ -65,6 +55,9 @@ class _Engine:
         raw = self.lm._token_bytes([tid])
         b = None if raw is None else raw[0]
         return b, self.lm.token_text(tid)
+
+    def key(self, tid: int) -> str:
+        return self.lm.token_key(tid)
 
     def generate(self, ids: list[int], max_tokens: int, top: int):
         """Greedy continuation: [(id, logprob, [(alt_id, alt_logprob)...])]."""
@@ -109,15 +102,14 @@ class _Engine:
             pos = 0
             for tid, lp, alts in entries:
                 raw, t = self.token_info(tid)
-                tokens.append(_openai_token(raw, t))
+                tokens.append(self.key(tid))
                 lps.append(None if lp is None else _num(lp))
                 if alts is None:
                     tops.append(None)
                 else:
                     d: dict[str, float] = {}
                     for a, v in alts:
-                        ab, at = self.token_info(a)
-                        d.setdefault(_openai_token(ab, at), _num(v))
+                        d.setdefault(self.key(a), _num(v))
                     tops.append(d)
                 offsets.append(pos)
                 pos += len(t)
