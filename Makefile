@@ -17,7 +17,7 @@ $(VENV)/.core: pyproject.toml
 	@touch $@
 
 $(VENV)/.test: $(VENV)/.core pyproject.toml
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,hf]'
 	@touch $@
 
 demo: $(VENV)/.core
