@@ -432,7 +432,7 @@ def table_to_mdp(table: Table, *, name="table"):
         else:
             p = table.prob[rows]
             if (p < 0).any():
-                raise ValueError(f"{where} negative probability {p[p < 0][0]!r} for {lab}")
+                raise ValueError(f"{where} negative probability {float(p[p < 0][0])!r} for {lab}")
             if not np.isfinite(p).all():
                 raise ValueError(f"{where} non-finite probability for {lab}")
             if abs(float(p.sum()) - 1.0) > SUM_ATOL:
