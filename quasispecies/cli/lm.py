@@ -79,16 +79,29 @@ def _model(args):
     return default_lm() if args.gguf is None else GGUFModel(args.gguf)
 
 
+def _jsonable(x):
+    """Replace non-finite floats by the strings "inf" / "-inf" (JSON has no infinity)."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return _finite(x)
+    return x
+
+
 def _emit(args, doc: dict, lines: list[str]) -> int:
     if args.json:
-        print(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+        print(json.dumps(_jsonable(doc), ensure_ascii=False, allow_nan=False))
     else:
         print("\n".join(lines))
     return 0
 
 
 def _finite(x: float):
-    return x if math.isfinite(x) else ("-inf" if x < 0 else "inf")
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("-inf" if x < 0 else "inf")
 
 
 def run_tree(args) -> int:
