@@ -5,6 +5,7 @@
     quasispecies lm next   --prompt P [--top-k K] [--json]
     quasispecies lm decode --prompt P --depth D --top-k K [--temperatures 0,0.5,1] [--json]
     quasispecies lm parse  RESPONSE.json [--json]
+    quasispecies lm figures [--out figures] [--json]
     quasispecies lm serve  [--host 127.0.0.1] [--port 8000]
 
 Every command uses the embedded model unless ``--gguf PATH`` names another Llama GGUF.
@@ -64,6 +65,13 @@ def register(subparsers) -> None:
     r.add_argument("response", help="a JSON file holding the server's response")
     r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     r.set_defaults(func=run_parse)
+
+    f = sub.add_parser("figures", help="write the LM-bridge figures (lm_*.png)")
+    f.add_argument("--out", default="figures", help="output folder (default: figures)")
+    f.add_argument("--prompt", default="Once upon a time", help="prompt of the population/entropy figures")
+    f.add_argument("--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)")
+    f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    f.set_defaults(func=run_figures)
 
     v = sub.add_parser("serve", help="serve the model as an OpenAI-compatible endpoint (completions, chat)")
     v.add_argument("--host", default="127.0.0.1")
@@ -211,6 +219,13 @@ def run_parse(args) -> int:
         f"  {t!r:>16} {'-' if lp is None else f'{lp:10.6f}'}" for t, lp in zip(rec.tokens, rec.logprobs, strict=True)
     ]
     return _emit(args, doc, lines)
+
+
+def run_figures(args) -> int:
+    from ..bridge.figures import make_figures
+
+    paths = make_figures(args.out, lm=_model(args), prompt=args.prompt)
+    return _emit(args, {"figures": [str(p) for p in paths]}, [f"wrote {p}" for p in paths])
 
 
 def run_serve(args) -> int:
