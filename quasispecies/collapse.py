@@ -16,11 +16,14 @@ of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the ev
   .. math:: p_\beta^{1/\tau} \propto p_0^{1/\tau}\, e^{r / (\beta \tau)},
 
   heating flattens the prior and the reward *together*: the reward still acts, at
-  strength ``1 / (beta tau)``, on a prior that heating has also flattened. For
-  ``tau`` in ``[0.5, 3]`` little of the lost entropy comes back once ``lambda`` is
-  large against the reward gaps. That is mode collapse surviving temperature
-  (the second seed essay's observation that raising the temperature of an RLHF-tuned
-  model hardly widens what it says).
+  strength ``1 / (beta tau)``, on a prior that heating has also flattened. Re-heating by
+  ``tau`` only moves the collapse from ``lambda`` to ``lambda / tau``; for ``tau`` in
+  ``[0.5, 3]`` little of the lost entropy comes back once ``lambda`` is large against
+  the reward gaps, and outcomes tied at the best reward stay a closed club at every
+  ``tau``. That is mode collapse surviving temperature (the second seed essay's
+  observation that raising the temperature of an RLHF-tuned model hardly widens what it
+  says: the tuned model's idea of what is plausible has moved, and heating spreads mass
+  only within it).
 * **Iterated selection.** Tilting ``k`` times is one tilt at ``beta / k``; the
   population converges to the *attractor* ``p0`` restricted to ``argmax r``, at rate
   ``exp(-k Δ / beta)`` with ``Δ`` the gap to the second-best reward. A reward that
@@ -208,9 +211,9 @@ class ReheatGrid(NamedTuple):
     entropy : (B, K) ``H(p_lambda^(1/tau) / Z)``.
     tilted_entropy : (B,) ``H(p_lambda)`` (no re-heating).
     base_entropy : (K,) ``H(p0^(1/tau) / Z)``: the untuned model sampled at the same ``tau``.
-    recovered : (B, K) share of the entropy lost to the tilt that re-heating gives back,
-        ``(H(p_lambda^(1/tau)) - H(p_lambda)) / (H(p0) - H(p_lambda))`` (NaN-free: 0
-        where nothing was lost).
+    deficit : (B, K) ``base_entropy - entropy``: how much narrower the tuned model is than
+        the untuned one at the same sampling temperature. Mode collapse that survives
+        re-heating is a deficit that stays large as ``tau`` grows.
     """
 
     strength: np.ndarray
@@ -218,7 +221,7 @@ class ReheatGrid(NamedTuple):
     entropy: np.ndarray
     tilted_entropy: np.ndarray
     base_entropy: np.ndarray
-    recovered: np.ndarray
+    deficit: np.ndarray
 
 
 @jax.jit
@@ -252,12 +255,7 @@ def reheating(p0, r, strength, tau) -> ReheatGrid:
     H_tilt = np.asarray(_curve_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1))[0])
     H_base = np.asarray(_reheat_grid_kernel(jnp.asarray(p0), jnp.zeros_like(jnp.asarray(r)),
                                             jnp.zeros(1), jnp.asarray(1.0 / t1)))[0]
-    H0 = float(np.asarray(_entropy(jnp.asarray(p0))))
-    lost = H0 - H_tilt
-    # 1e-12 nats: a tilt that lost less than rounding error lost nothing.
-    ok = lost > 1e-12
-    recovered = np.where(ok[:, None], (H - H_tilt[:, None]) / np.where(ok, lost, 1.0)[:, None], 0.0)
-    return ReheatGrid(lam1, t1, H, H_tilt, H_base, recovered)
+    return ReheatGrid(lam1, t1, H, H_tilt, H_base, H_base[None, :] - H)
 
 
 # --------------------------------------------------------------- iterated selection

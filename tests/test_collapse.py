@@ -72,9 +72,15 @@ def test_reheating_identity_and_collapse():
             np.testing.assert_allclose(g.entropy[i, k], col.entropy(q), rtol=1e-10)
         np.testing.assert_allclose(g.entropy[i, 1], g.tilted_entropy[i], rtol=1e-12)  # tau = 1
     np.testing.assert_allclose(g.entropy[0], g.base_entropy, rtol=1e-12)  # lambda = 0
-    # strong tilt: heating to tau = 3 gives back only a small part of the lost entropy
-    assert g.recovered[3, 3] < 0.25
+    np.testing.assert_allclose(g.deficit, g.base_entropy[None, :] - g.entropy, rtol=1e-14)
+    # strong tilt: heating to tau = 3 leaves the tuned model far narrower than the base
+    # model at tau = 3, and than the base model at tau = 1
+    assert g.deficit[3, 3] > 0.8 * g.base_entropy[3]
     assert g.entropy[3, 3] < 0.5 * g.base_entropy[1]
+    # re-heating by tau is the tilt at lambda / tau of the heated prior
+    heated = col.reheat(p0, 3.0)
+    np.testing.assert_allclose(g.entropy[3, 3], col.tilt_curve(heated, r, lam[3] / 3.0).entropy[0],
+                               rtol=1e-10)
     # reheat sweep axis, and zero mass stays zero
     out = col.reheat([0.5, 0.5, 0.0], [0.5, 3.0])
     assert out.shape == (2, 3) and np.all(out[:, 2] == 0)

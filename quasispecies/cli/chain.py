@@ -1,0 +1,125 @@
+"""``quasispecies chain``: evaluator-filtered iterative chaining on the embedded LM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "chain",
+        help="iterative chaining with self-evaluation on the embedded LM vs filter_rounds",
+        description=(
+            "The model answers bundled factual questions, rates each answer by the log-odds of "
+            "' a great deal' vs ' not at all' on a survey scale, keeps those above a threshold, and "
+            "answers again with the kept Q/A pairs as context. Reports TPR/FPR of the self-evaluation "
+            "and the error rate per round observed vs predicted by filter_rounds(eps0, tpr, fpr). "
+            "The result file is written after every round and resumed."
+        ),
+    )
+    p.add_argument("--questions", default=None, metavar="FILE",
+                   help="JSONL of {id, question, answers}; default the bundled set")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N questions")
+    p.add_argument("--rounds", type=int, default=3, help="chaining rounds after round 0 (default 3)")
+    p.add_argument("--buffer", type=int, default=4, help="passing Q/A pairs in context (default 4)")
+    p.add_argument("--branches", type=int, default=2,
+                   help="answers rated per question and round: greedy + runners-up (default 2)")
+    p.add_argument("--max-tokens", type=int, default=12, help="answer length cap (default 12)")
+    p.add_argument("--threshold", default="median",
+                   help="pass threshold on the margin in nats, or 'median' of round 0 (default)")
+    p.add_argument("--seed", type=int, default=0, help="context sampling seed (default 0)")
+    p.add_argument("--result", default="benchmarks/results/chain.json", metavar="FILE",
+                   help="result JSON, resumed if present (default benchmarks/results/chain.json)")
+    p.add_argument("--figures", default="figures", metavar="DIR",
+                   help="directory for chain_error.png (default figures)")
+    p.add_argument("--replicates", type=int, default=2000,
+                   help="finite-buffer simulation replicates for the figure (default 2000)")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not call the model: summarise and plot an existing --result")
+    p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=run)
+
+
+def simulate_buffers(summary: dict, rounds: int, buffers=(2, 8, 64), replicates: int = 2000,
+                     seed: int = 0) -> dict:
+    """Finite-buffer runs of the idealised loop at the measured ``eps0, tpr0, fpr0``."""
+    import jax
+    import numpy as np
+
+    from ..selection import filter_rounds, simulate_chaining
+
+    e0, t, f = summary["eps"][0], summary["tpr0"], summary["fpr0"]
+    out = {"exact": filter_rounds(e0, t, f, rounds).tolist(), "buffers": {}}
+    for j, B in enumerate(buffers):
+        sim = np.asarray(simulate_chaining(jax.random.key(seed + j), e0, t, f, rounds, B, replicates).error)
+        out["buffers"][str(B)] = {
+            "mean": sim.mean(axis=0).tolist(),
+            "q10": np.quantile(sim, 0.1, axis=0).tolist(),
+            "q90": np.quantile(sim, 0.9, axis=0).tolist(),
+            "absorbed_at_1": float((sim[:, -1] == 1.0).mean()),
+            "absorbed_at_0": float((sim[:, -1] == 0.0).mean()),
+        }
+    return out
+
+
+def run(args) -> int:
+    from ..chaining import load_questions, run_chain, summarise
+    from ..plot_selection import chain_error_figure
+
+    for flag, v, lo in (("--rounds", args.rounds, 0), ("--buffer", args.buffer, 1),
+                        ("--branches", args.branches, 1), ("--max-tokens", args.max_tokens, 1),
+                        ("--replicates", args.replicates, 1)):
+        if v < lo:
+            raise ValueError(f"{flag}: must be >= {lo}, got {v}")
+    threshold: float | str = args.threshold
+    if threshold != "median":
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise ValueError(f"--threshold: expected 'median' or a number, got {args.threshold!r}") from None
+    result_path = Path(args.result)
+    if args.no_run:
+        if not result_path.exists():
+            raise ValueError(f"--result: {result_path} does not exist (run without --no-run first)")
+        result = json.loads(result_path.read_text("utf-8"))
+        if not result.get("rounds"):
+            raise ValueError(f"--result: {result_path} holds no finished round")
+        summary = summarise(result)
+    else:
+        from ..bridge import default_lm
+
+        questions = load_questions(args.questions)
+        if args.limit is not None:
+            if args.limit < 1:
+                raise ValueError(f"--limit: must be >= 1, got {args.limit}")
+            questions = questions[: args.limit]
+        result = run_chain(default_lm(), questions, rounds=args.rounds, buffer=args.buffer,
+                           branches=args.branches, max_tokens=args.max_tokens, threshold=threshold,
+                           seed=args.seed, result_path=result_path, progress=args.progress)
+        summary = result["summary"]
+    rounds = len(summary["eps"]) - 1
+    sim = simulate_buffers(summary, rounds, replicates=args.replicates) if summary["n_passed"][0] else None
+    fig = chain_error_figure(summary, Path(args.figures) / "chain_error.png", sim)
+    if args.json:
+        print(json.dumps({"summary": summary, "simulation": sim, "result": str(result_path),
+                          "figures": [str(fig)]}))
+        return 0
+    print(f"{summary['n_questions']} questions, threshold {summary['threshold']:.4f} nats; round 0: "
+          f"TPR {summary['tpr0']:.3f}, FPR {summary['fpr0']:.3f}, AUC {summary['auc'][0]:.3f}, "
+          f"odds factor fpr/tpr {summary['odds_factor']:.3f}")
+
+    def fmt(x):
+        return "   -  " if x is None else f"{x:6.3f}"
+
+    print(f"{'round':>5} {'error':>6} {'predicted':>9} {'buffer':>6} {'pred buf':>8} {'context':>7} "
+          f"{'TPR':>6} {'FPR':>6} {'AUC':>6} {'passed':>6}")
+    for k in range(rounds + 1):
+        print(f"{k:>5} {fmt(summary['eps'][k])} {fmt(summary['predicted'][k]):>9} "
+              f"{fmt(summary['buffer_error'][k])} {fmt(summary['predicted_buffer'][k]):>8} "
+              f"{fmt(summary['context_error'][k]):>7} {fmt(summary['tpr'][k])} {fmt(summary['fpr'][k])} "
+              f"{fmt(summary['auc'][k])} {summary['n_passed'][k]:>6}")
+    print(f"wrote {result_path}" if not args.no_run else f"read {result_path}")
+    print(f"wrote {fig}")
+    return 0
