@@ -98,6 +98,22 @@ def _sweep(fn, T: np.ndarray, sweep: bool):
     return fn(jnp.asarray(T))
 
 
+#: Sparse MDPs with at least this many states run finite-horizon kernels in pull form
+#: (:mod:`quasispecies.pull`: no scatter, linear domain where that is exact).
+PULL_MIN_STATES = 1024
+
+
+def _horizon_run(mdp: MDP, Ts: np.ndarray, sweep: bool, x0, steps: int, history: bool):
+    """``(populations or None, u_steps)``, per temperature when ``sweep``."""
+    if not mdp.dense and mdp.num_states >= PULL_MIN_STATES:
+        from .pull import horizon
+
+        res = horizon(mdp, np.atleast_1d(Ts), steps, x0, history=history)
+        return (res.history, res.u) if sweep else (res.history[0] if history else None, res.u[0])
+    arrays = mdp.arrays()
+    return _sweep(lambda t: _run(arrays, t, jnp.asarray(x0), steps, mdp.dense, history), Ts, sweep)
+
+
 def evolve(mdp, T, steps: int, x0=None) -> np.ndarray:
     r"""Normalised populations ``x_0 .. x_steps`` of ``n_{t+1} = n_t W_T``.
 
@@ -121,8 +137,7 @@ def evolve(mdp, T, steps: int, x0=None) -> np.ndarray:
         return np.stack(out) if sweep else out[0]
     mdp = _check_mdp(mdp)
     x0 = _initial(mdp, x0)
-    arrays = mdp.arrays()
-    xs, _ = _sweep(lambda t: _run(arrays, t, jnp.asarray(x0), steps, mdp.dense, True), Ts, sweep)
+    xs, _ = _horizon_run(mdp, Ts, sweep, x0, steps, True)
     xs = np.asarray(xs)
     dead = ~(xs.sum(axis=-1) > 0)
     if dead.any():
@@ -147,8 +162,7 @@ def scaled_log_population(mdp, T, steps: int, x0=None) -> np.ndarray:
     Ts, sweep = check_temperature(T)
     mdp = _check_mdp(mdp)
     x0 = _initial(mdp, x0)
-    arrays = mdp.arrays()
-    _, u = _sweep(lambda t: _run(arrays, t, jnp.asarray(x0), steps, mdp.dense, False), Ts, sweep)
+    _, u = _horizon_run(mdp, Ts, sweep, x0, steps, False)
     return np.asarray(u)
 
 
@@ -361,6 +375,12 @@ def _steady_one(mdp: MDP, T: float, x0, tol: float, max_iter: int) -> SteadyStat
         )
         best = None
         irreducible = True  # not tested on the iterative path; see `method`
+        if not mdp.dense:  # pull-form solvers, see quasispecies.krylov
+            from .krylov import perron_sparse
+
+            r = perron_sparse(mdp, Te, _initial(mdp, x0), tol, max_iter)
+            args = (r.population, True, r.converged, r.iterations, r.residual, r.method, None)
+            return _finish(T, Te, r.scaled_log_growth, 0.0, *args)
     x0v = _initial(mdp, x0)
     x, g, it, delta, resid = _power_iteration(
         mdp.arrays(), jnp.asarray(Te), jnp.asarray(x0v), tol, mdp.dense, max_iter
