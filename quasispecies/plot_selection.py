@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["chain_error_figure", "collapse_attractor_figure", "collapse_entropy_figure"]
 
-_TAU_COLORS = {0.5: "#1b4f72", 1.5: "#b9770e", 2.0: "#ca6f1e", 3.0: "#c0392b"}
+_TAU_COLORS = {0.5: "#2471a3", 1.5: "#28b463", 2.0: "#e67e22", 3.0: "#c0392b"}
 
 
 def _plt():
