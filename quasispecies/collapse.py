@@ -31,9 +31,9 @@ of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the ev
   sharpens to the mode of ``p0`` instead.
 
 All three are computed for plain distributions (this module's kernels, ``vmap`` over the
-strength or temperature axis), for MDP path distributions (:func:`path_distribution`: the
-population at temperature ``T`` over paths *is* the tilt of the exploration measure by the
-return, ``beta = T``) and for language-model token trees, at the sequence level and at the
+strength or temperature axis), for MDP path distributions (:func:`path_distribution`, built
+on :func:`quasispecies.paths.enumerate`: the population at temperature ``T`` over paths
+*is* the tilt of the exploration measure by the return, ``beta = T``) and for language-model token trees, at the sequence level and at the
 token level (:func:`tree_sequence_probs`, :func:`tree_token_probs`, :func:`tree_tilt_logits`).
 
 References: Korbak, Perez & Buckley (2022), "RL with KL penalties is better viewed as
@@ -354,30 +354,7 @@ class PathDistribution(NamedTuple):
         return np.asarray(tilt(self.base, self.returns, T_arr))
 
 
-def _enumerate_paths(mdp, horizon: int, x0: np.ndarray) -> PathDistribution:
-    """Breadth-first expansion over the successor lists (NumPy; for small MDPs)."""
-    ns, prob, rew, pi0 = mdp.next_state, mdp.prob, mdp.reward, mdp.pi0
-    with np.errstate(divide="ignore"):
-        logk_all = np.log(pi0)[:, :, None] + np.log(prob)  # (S, A, B)
-    live_all = np.isfinite(logk_all) & np.isfinite(rew)
-    starts = np.flatnonzero(x0 > 0)
-    states = starts[:, None].astype(np.int64)
-    actions = np.zeros((len(starts), 0), dtype=np.int64)
-    with np.errstate(divide="ignore"):
-        logw = np.log(x0[starts])
-    G = np.zeros(len(starts))
-    for _ in range(horizon):
-        s = states[:, -1]
-        live = live_all[s]  # (M, A, B)
-        m, a, b = np.nonzero(live)
-        states = np.concatenate([states[m], ns[s[m], a, b][:, None].astype(np.int64)], axis=1)
-        actions = np.concatenate([actions[m], a[:, None]], axis=1)
-        logw = logw[m] + logk_all[s[m], a, b]
-        G = G[m] + rew[s[m], a, b]
-    return PathDistribution(states, actions, logw, G)
-
-
-def path_distribution(mdp, horizon: int, x0=None, *, max_paths: int = 1_000_000) -> PathDistribution:
+def path_distribution(mdp, horizon: int, x0=None, *, max_bytes: int | None = 2**31) -> PathDistribution:
     r"""All paths ``s0 a0 s1 ... s_H`` of positive kernel weight, with their exploration
     measure and return.
 
@@ -387,27 +364,15 @@ def path_distribution(mdp, horizon: int, x0=None, *, max_paths: int = 1_000_000)
     same :func:`tilt_curve` / :func:`reheating` as for a plain distribution, with
     ``p0 = path.base``, ``r = path.returns``, ``strength = 1 / T``.
 
-    Uses :func:`quasispecies.paths.enumerate` when that module is present, NumPy
-    enumeration otherwise. Refuses (``ValueError``) more than ``max_paths`` paths.
+    Enumerates with :func:`quasispecies.paths.enumerate` (``x0``: a probability vector, a
+    start state, or None for uniform; ``max_bytes`` as there: too many paths is a
+    ``ValueError`` naming ``horizon``).
     """
-    from .mdp import MDP
+    from . import paths
 
-    if not isinstance(mdp, MDP):
-        raise ValueError(f"mdp: expected a quasispecies.MDP, got {type(mdp).__name__}")
-    horizon = check_nonneg_int(horizon, "horizon")
-    S = mdp.num_states
-    if x0 is None:
-        x0 = np.zeros(S)
-        x0[0] = 1.0
-    x0 = check_distribution(x0, "x0", size=S)
-    branching = ((mdp.pi0[:, :, None] > 0) & (mdp.prob > 0)).sum(axis=(1, 2)).max()
-    bound = int((x0 > 0).sum()) * float(max(branching, 1)) ** horizon
-    if bound > max_paths:
-        raise ValueError(
-            f"horizon: up to {bound:.3g} paths (branching {branching}, horizon {horizon}) "
-            f"exceeds max_paths={max_paths}"
-        )
-    return _enumerate_paths(mdp, horizon, x0)
+    p = paths.enumerate(mdp, 1.0, horizon, x0, max_bytes=max_bytes, progress=False)
+    return PathDistribution(np.asarray(p.states), np.asarray(p.actions),
+                            np.asarray(p.log_prior, dtype=np.float64), np.asarray(p.reward, dtype=np.float64))
 
 
 # ------------------------------------------------------------------------ token trees

@@ -142,11 +142,16 @@ def test_path_distribution_matches_brute_force_and_evolve(seed):
 
 def test_path_collapse_curve_is_temperature_sweep():
     mdp = qs.random_mdp(3, 3, seed=11)
-    pd = col.path_distribution(mdp, 4)
+    pd = col.path_distribution(mdp, 4, 0)
     T = np.array([4.0, 1.0, 0.25])
     curve = col.tilt_curve(pd.base, pd.returns, 1.0 / T)
     np.testing.assert_allclose(curve.probs, pd.probs(T), rtol=1e-12, atol=1e-300)
     assert np.all(np.diff(curve.kl) > 0)
+    # independent route: the entropy semiring of qs.paths, no enumeration
+    stats = qs.paths.trajectory_stats(mdp, T, 4, 0)
+    np.testing.assert_allclose(curve.entropy, stats.entropy, rtol=1e-9)
+    np.testing.assert_allclose(curve.kl, stats.kl_from_prior, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(curve.mean_reward, stats.expected_return, rtol=1e-10)
 
 
 # ------------------------------------------------------------------------- token trees
@@ -256,7 +261,7 @@ def test_brute_force_path_count():
     A, H = 3, 4
     ns = np.array([[1] * A, [0] * A])
     mdp = qs.MDP.from_transitions(ns, np.zeros((2, A)))
-    pd = col.path_distribution(mdp, H)
+    pd = col.path_distribution(mdp, H, [1.0, 0.0])
     assert len(pd.returns) == A**H
     np.testing.assert_allclose(pd.base, np.full(A**H, A**-H), rtol=1e-13)
 
