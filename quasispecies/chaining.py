@@ -72,7 +72,7 @@ SURVEY = (
 )
 HIGH = " a great deal"
 LOW = " not at all"
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 
 
 # ------------------------------------------------------------------------- questions
@@ -180,17 +180,20 @@ def shared_prefix_scores(lm, prompt: str, continuations: list[str]) -> np.ndarra
 
 
 def answer_candidates(lm, prompt: str, branches: int = 2, max_tokens: int = 8,
-                      fmt: ChatFormat | None = None) -> list[str]:
+                      fmt: ChatFormat | None = None, *, with_logprobs: bool = False):
     """``branches`` answers: branch ``b`` starts with the ``b``-th most likely first token
     and continues greedily until the end of the turn, a newline, or ``max_tokens``.
 
     Branch 0 is greedy decoding. Rows advance together in one batched call per token
-    (they share the prompt's KV cache).
+    (they share the prompt's KV cache). With ``with_logprobs`` each answer comes as
+    ``(text, sum of the generated tokens' log-probs, number of generated tokens)``: the
+    model's own likelihood of what it said, a second confidence signal besides the survey.
     """
     fmt = fmt or ChatFormat()
     ctx = lm.encode(prompt)
-    first, _ = lm.next_token_logprobs_batch([ctx], branches)
+    first, first_lp = lm.next_token_logprobs_batch([ctx], branches)
     gens = [[int(first[0, b])] for b in range(branches)]
+    lps = [float(first_lp[0, b]) for b in range(branches)]
     done = [False] * branches
     stops = (fmt.end, fmt.start, "\n")
     for _ in range(max_tokens - 1):
@@ -202,10 +205,14 @@ def answer_candidates(lm, prompt: str, branches: int = 2, max_tokens: int = 8,
         # The bare prompt as row 0 keeps the rows' common prefix equal to the prompt minus
         # its last token at every step, so the backend's prefix KV cache is reused.
         rows = [ctx] + [ctx + gens[b] for b in live]
-        nxt, _ = lm.next_token_logprobs_batch(rows, 1)
+        nxt, nxt_lp = lm.next_token_logprobs_batch(rows, 1)
         for i, b in enumerate(live):
             gens[b].append(int(nxt[i + 1, 0]))
-    return [fmt.clean(lm.decode(g)) for g in gens]
+            lps[b] += float(nxt_lp[i + 1, 0])
+    texts = [fmt.clean(lm.decode(g)) for g in gens]
+    if with_logprobs:
+        return [(t, lp, len(g)) for t, lp, g in zip(texts, lps, gens, strict=True)]
+    return texts
 
 
 def self_evaluate(lm, question: str, answer: str, fmt: ChatFormat | None = None) -> float:
@@ -322,15 +329,17 @@ def run_chain(
             order = np.random.default_rng([seed, k, q.id]).permutation(len(pool))
             ctx_items = [pool[j] for j in order[:buffer]]
             context = [(i["question"], i["answer"]) for i in ctx_items]
-            cands = answer_candidates(lm, fmt.answer_prompt(q.question, context), branches, max_tokens, fmt)
-            margins = [self_evaluate(lm, q.question, a, fmt) for a in cands]
+            cands = answer_candidates(lm, fmt.answer_prompt(q.question, context), branches, max_tokens,
+                                      fmt, with_logprobs=True)
+            rated = [{"answer": a, "correct": is_correct(a, q.answers),
+                      "margin": self_evaluate(lm, q.question, a, fmt),
+                      "likelihood": lp / n}  # mean log-prob per generated token
+                     for a, lp, n in cands]
             items.append({
-                "id": q.id, "question": q.question, "answer": cands[0],
-                "correct": is_correct(cands[0], q.answers), "margin": margins[0],
+                "id": q.id, "question": q.question, **rated[0],
                 "context": [i["id"] for i in ctx_items],
                 "context_wrong": int(sum(not i["correct"] for i in ctx_items)),
-                "alternatives": [{"answer": a, "correct": is_correct(a, q.answers), "margin": m}
-                                 for a, m in zip(cands[1:], margins[1:], strict=True)],
+                "alternatives": rated[1:],
             })
             if bar is not None:
                 bar.update(1)
@@ -358,7 +367,8 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
 
     Keys: ``eps`` (error of the greedy answers), ``buffer_error`` (error among those that
     passed: the next round's context), ``tpr``/``fpr``/``auc`` per round (all rated
-    answers), the pooled round-0 ``tpr0``/``fpr0``, ``predicted`` =
+    answers), ``auc_likelihood`` (the same AUC for the model's mean token log-prob of its
+    answer, a confidence signal that is not the survey), the pooled round-0 ``tpr0``/``fpr0``, ``predicted`` =
     ``filter_rounds(eps[0], tpr0, fpr0, rounds)``, ``predicted_buffer`` =
     ``filter_step(eps[k], tpr0, fpr0)``, and ``context_error`` (wrong share of the
     contexts the round was conditioned on).
@@ -367,6 +377,7 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
         from .selection import filter_rounds, filter_step
     rounds = result["rounds"]
     eps, buf, tpr, fpr, auc, npass, ctx_err, secs = [], [], [], [], [], [], [], []
+    auc_lik: list[float] = []
     for rd in rounds:
         items = rd["items"]
         c = np.array([i["correct"] for i in items])
@@ -374,6 +385,9 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
         every_c = np.array([i["correct"] for i in items] + [a["correct"] for i in items for a in i["alternatives"]])
         every_p = np.array([i["passed"] for i in items] + [a["passed"] for i in items for a in i["alternatives"]])
         every_m = np.array([i["margin"] for i in items] + [a["margin"] for i in items for a in i["alternatives"]])
+        every_l = np.array([i.get("likelihood", np.nan) for i in items]
+                           + [a.get("likelihood", np.nan) for i in items for a in i["alternatives"]])
+        auc_lik.append(roc_auc(every_l, every_c) if np.all(np.isfinite(every_l)) else float("nan"))
         eps.append(float(1 - c.mean()))
         buf.append(float(1 - c[p].mean()) if p.any() else float("nan"))
         t, f = _rates(every_c, every_p)
@@ -401,7 +415,7 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
         "n_questions": len(rounds[0]["items"]),
         "threshold": rounds[0]["threshold"],
         "eps": eps, "buffer_error": buf, "context_error": ctx_err,
-        "tpr": tpr, "fpr": fpr, "auc": auc, "n_passed": npass,
+        "tpr": tpr, "fpr": fpr, "auc": auc, "auc_likelihood": auc_lik, "n_passed": npass,
         "tpr0": tpr0, "fpr0": fpr0,
         "odds_factor": (fpr0 / tpr0) if tpr0 > 0 else float("inf"),
         "predicted": pred, "predicted_buffer": pred_buf, "seconds": secs,

@@ -84,6 +84,9 @@ def paths_study(mdp=None, horizon: int = 6, x0=None, strengths=None, taus=None) 
     out = _grid_dict(pd.base, pd.returns, strengths, taus)
     out["description"] = f"{desc}, horizon {horizon}: {len(pd.returns)} paths"
     out["best_return"] = float(pd.returns.max())
+    att = col.attractor(pd.base, pd.returns)
+    out["attractor_paths"] = int(np.count_nonzero(att))  # the T -> 0 population's support
+    out["attractor_entropy"] = float(col.entropy(att))
     return out
 
 
@@ -141,6 +144,9 @@ def lm_tree_study(lm, question: str = "Name a large animal that lives in Africa.
             tok[i, k] = float(col.entropy(col.tree_token_probs(tree, t, logits)))
     out["token_entropy"] = tok.tolist()
     out["token_base_entropy"] = [float(col.entropy(col.tree_token_probs(tree, t))) for t in taus]
+    att = col.attractor(p0, reward)
+    out["attractor"] = [{"text": texts[j], "p": float(att[j]), "reward": float(reward[j])}
+                        for j in np.flatnonzero(att)]
     top = {}
     for lam in (0.0, 1.0, float(strengths.max())):
         p = col.tilt_curve(p0, reward, lam).probs[0]
