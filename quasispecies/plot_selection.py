@@ -167,24 +167,33 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     n_panels = 2 if simulation else 1
     fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels + 0.4, 3.1), squeeze=False)
     ax = axes[0][0]
-    eps = np.array([np.nan if v is None else v for v in summary["eps"]], dtype=float)
-    buf = np.array([np.nan if v is None else v for v in summary["buffer_error"]], dtype=float)
-    pred = np.array([np.nan if v is None else v for v in summary["predicted"]], dtype=float)
+
+    def arr(key):
+        return np.array([np.nan if v is None else v for v in summary[key]], dtype=float)
+
+    eps, ctx, pred, pred_buf = arr("eps"), arr("context_error"), arr("predicted"), arr("predicted_buffer")
     k = np.arange(len(eps))
     n = summary["n_questions"]
     se = np.sqrt(np.clip(eps * (1 - eps), 0.25 / n, None) / n)
     ax.errorbar(k, eps, yerr=se, color="black", marker="o", ms=4, lw=1.6, capsize=2,
-                label="observed: model's answers")
-    ax.plot(k, buf, color="#2e86c1", marker="s", ms=3.5, lw=1.2, label="observed: passing buffer")
+                label="observed: error of the model's answers", zorder=5)
+    ax.plot(k, ctx, color="#2e86c1", marker="s", ms=3.5, lw=1.2,
+            label="observed: error of its context (kept answers)")
     ax.plot(k, pred, color="#c0392b", ls="--", marker="^", ms=3.5, lw=1.4,
             label=r"predicted: filter_rounds($\varepsilon_0$, tpr, fpr)")
+    ax.plot(k[1:], pred_buf[:-1], color="#c0392b", ls="none", marker="v", ms=4.5, mfc="none",
+            label=r"predicted one step: filter_step($\varepsilon_{k-1}$)")
     ax.set_xticks(k)
-    ax.set_xlabel("round")
+    ax.set_xlabel("round k")
     ax.set_ylabel("error rate")
     ax.set_ylim(0, 1)
-    ax.set_title(f"(a) SmolLM2-135M, {n} questions\ntpr = {summary['tpr0']:.2f}, fpr = {summary['fpr0']:.2f}, "
-                 f"AUC = {summary['auc'][0]:.2f}", loc="left", fontsize=9)
-    ax.legend(loc="upper right")
+    extra = ""
+    auc_l = summary.get("auc_likelihood")
+    if auc_l and auc_l[0] is not None:
+        extra = f", likelihood AUC = {auc_l[0]:.2f}"
+    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions\nself-evaluation: tpr = {summary['tpr0']:.2f}, "
+                 f"fpr = {summary['fpr0']:.2f}, AUC = {summary['auc'][0]:.2f}{extra}", loc="left", fontsize=8.5)
+    ax.legend(loc="upper right", fontsize=7)
     if simulation:
         ax2 = axes[0][1]
         exact = np.asarray(simulation["exact"], dtype=float)
@@ -194,7 +203,8 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
             ax2.fill_between(kk, stats["q10"], stats["q90"], color=c, alpha=0.18, lw=0)
             ax2.plot(kk, stats["mean"], color=c, lw=1.4, label=f"buffer B = {B} (mean, 10-90%)")
         ax2.plot(kk, exact, color="#c0392b", ls="--", lw=1.6, label="exact recurrence")
-        ax2.set_xlabel("round")
+        ax2.set_xticks(kk)
+        ax2.set_xlabel("round k")
         ax2.set_ylabel("error rate in context")
         ax2.set_ylim(0, 1)
         ax2.set_title("(b) idealised loop, finite buffers\n(same tpr, fpr)", loc="left", fontsize=9)
