@@ -63,8 +63,13 @@ def main(argv=None) -> dict:
 
     results: dict = {
         "model": lm.name,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "jax": jax.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "jax": jax.__version__,
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
         "load_seconds": {"jax": load_jax, "transformers": load_hf},
         "scoring": [],
     }
@@ -73,7 +78,7 @@ def main(argv=None) -> dict:
         tokens = rng.integers(100, lm.vocab_size, size=(B, T)).astype(np.int32)
         jt = jnp.asarray(tokens)
 
-        def run_jax():
+        def run_jax(jt=jt):
             lp, _, _ = sequence_logprobs(lm.params, lm.config, jt, 0)
             lp.block_until_ready()
             return lp
@@ -84,7 +89,7 @@ def main(argv=None) -> dict:
         steady = _median_time(run_jax, repeats)
         tt = torch.tensor(tokens, dtype=torch.long)
 
-        def run_hf():
+        def run_hf(tt=tt):
             with torch.no_grad():
                 logits = hf.model(input_ids=tt).logits
                 return torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, tt[:, 1:, None])[..., 0]
@@ -93,30 +98,43 @@ def main(argv=None) -> dict:
         t_hf = _median_time(run_hf, repeats)
         diff = float(np.abs(np.asarray(lp_jax, dtype=np.float64) - lp_hf.double().numpy()).max())
         n_tok = B * T
-        results["scoring"].append({
-            "batch": B, "length": T, "tokens": n_tok,
-            "jax_seconds": steady, "jax_compile_seconds": max(first - steady, 0.0),
-            "transformers_seconds": t_hf,
-            "jax_tokens_per_second": n_tok / steady, "transformers_tokens_per_second": n_tok / t_hf,
-            "speedup_jax_over_transformers": t_hf / steady,
-            "max_abs_logprob_difference": diff,
-        })
-        print(f"B={B:2d} T={T:3d}: JAX {n_tok / steady:8.0f} tok/s (compile {first - steady:5.2f} s), "
-              f"transformers {n_tok / t_hf:8.0f} tok/s, ratio {t_hf / steady:5.2f}, max |Δ log p| {diff:.1e}")
+        results["scoring"].append(
+            {
+                "batch": B,
+                "length": T,
+                "tokens": n_tok,
+                "jax_seconds": steady,
+                "jax_compile_seconds": max(first - steady, 0.0),
+                "transformers_seconds": t_hf,
+                "jax_tokens_per_second": n_tok / steady,
+                "transformers_tokens_per_second": n_tok / t_hf,
+                "speedup_jax_over_transformers": t_hf / steady,
+                "max_abs_logprob_difference": diff,
+            }
+        )
+        print(
+            f"B={B:2d} T={T:3d}: JAX {n_tok / steady:8.0f} tok/s (compile {first - steady:5.2f} s), "
+            f"transformers {n_tok / t_hf:8.0f} tok/s, ratio {t_hf / steady:5.2f}, max |Δ log p| {diff:.1e}"
+        )
 
     prompt = "The capital of France is"
     tree_times = {}
     for name, model in [("jax", lm), ("transformers", hf)]:
         t0 = time.perf_counter()
-        tree = token_tree(model, "Once upon a time, in a land far away", 3, 5)  # cold: new prompt length
+        tree = token_tree(
+            model, "Once upon a time, in a land far away", 3, 5
+        )  # cold: new prompt length
         cold = time.perf_counter() - t0
         warm = _median_time(lambda m=model: token_tree(m, prompt, 3, 5), max(repeats - 2, 1))
         assert tree.num_states == 156
         tree_times[name] = {"cold_seconds": cold, "warm_seconds": warm}
         print(f"depth-3 top-5 tree ({name}): cold {cold:.2f} s, warm {warm:.2f} s")
-    results["tree_depth3_top5"] = {**tree_times, "states": 156,
-                                   "speedup_jax_over_transformers": tree_times["transformers"]["warm_seconds"]
-                                   / tree_times["jax"]["warm_seconds"]}
+    results["tree_depth3_top5"] = {
+        **tree_times,
+        "states": 156,
+        "speedup_jax_over_transformers": tree_times["transformers"]["warm_seconds"]
+        / tree_times["jax"]["warm_seconds"],
+    }
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,9 @@ def _label_column(values: list, name: str, path) -> list:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             raise ValueError(f"{path}: column {name!r} is empty in row {i}")
         if isinstance(v, bool) or not isinstance(v, int | str | np.integer):
-            raise ValueError(f"{path}: column {name!r} row {i}: label {v!r} is neither a string nor an integer")
+            raise ValueError(
+                f"{path}: column {name!r} row {i}: label {v!r} is neither a string nor an integer"
+            )
         kinds.add(str if isinstance(v, str) else int)
         out.append(v if isinstance(v, str) else int(v))
     if len(kinds) > 1:
@@ -141,7 +143,9 @@ def _float_column(values: list, name: str, path) -> np.ndarray:
             try:
                 v = float(v.strip())
             except ValueError:
-                raise ValueError(f"{path}: column {name!r} row {i}: {v!r} is not a number") from None
+                raise ValueError(
+                    f"{path}: column {name!r} row {i}: {v!r} is not a number"
+                ) from None
         elif isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
             raise ValueError(f"{path}: column {name!r} row {i}: {v!r} is not a number")
         out[i] = float(v)
@@ -153,7 +157,9 @@ def _float_column(values: list, name: str, path) -> np.ndarray:
 def _from_columns(cols: dict[str, list], path) -> Table:
     missing = [c for c in REQUIRED if c not in cols]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; a fitness table needs {list(REQUIRED)}")
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; a fitness table needs {list(REQUIRED)}"
+        )
     n = len(cols["state"])
     if n == 0:
         raise ValueError(f"{path}: the table has no rows")
@@ -189,7 +195,9 @@ def _read_csv(path: Path) -> dict[str, list]:
         if not row:
             continue
         if len(row) != len(header):
-            raise ValueError(f"{path}: line {lineno} has {len(row)} fields, the header has {len(header)}")
+            raise ValueError(
+                f"{path}: line {lineno} has {len(row)} fields, the header has {len(header)}"
+            )
         for h, v in zip(header, row, strict=True):
             cols[h].append(v)
     # Integer-looking label columns are integers (state and next_state decide together).
@@ -306,8 +314,9 @@ def write_table(path, table, x0=None) -> Path:
 
     path = Path(path)
     if isinstance(table, MDP):
-        table = mdp_to_table(table, x0=x0, labels=table.labels,
-                             action_labels=getattr(table, "action_labels", None))
+        table = mdp_to_table(
+            table, x0=x0, labels=table.labels, action_labels=getattr(table, "action_labels", None)
+        )
     elif not isinstance(table, Table):
         raise ValueError(f"table: expected a Table or an MDP, got {type(table).__name__}")
     elif x0 is not None:
@@ -319,10 +328,14 @@ def write_table(path, table, x0=None) -> Path:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for i in range(len(table)):
-            w.writerow([
-                getattr(table, c)[i] if c in ("state", "action", "next_state") else repr(float(getattr(table, c)[i]))
-                for c in cols
-            ])
+            w.writerow(
+                [
+                    getattr(table, c)[i]
+                    if c in ("state", "action", "next_state")
+                    else repr(float(getattr(table, c)[i]))
+                    for c in cols
+                ]
+            )
         _atomic_bytes(path, buf.getvalue().encode("utf-8"))
     elif suffix == ".jsonl":
         lines = []
@@ -341,7 +354,9 @@ def write_table(path, table, x0=None) -> Path:
         for c in cols:
             v = getattr(table, c)
             if c in ("state", "action", "next_state"):
-                arrays[c] = pa.array(v, type=pa.int64() if v and isinstance(v[0], int) else pa.string())
+                arrays[c] = pa.array(
+                    v, type=pa.int64() if v and isinstance(v[0], int) else pa.string()
+                )
             else:
                 arrays[c] = pa.array(np.asarray(v, dtype=np.float64), type=pa.float64())
         sink = pa.BufferOutputStream()
@@ -381,8 +396,10 @@ def table_to_mdp(table: Table, *, name="table"):
     index = {lab: i for i, lab in enumerate(states)}
     # a state label and a next_state label must be of one kind
     if table.next_state and table.state and type(table.next_state[0]) is not type(table.state[0]):
-        raise ValueError(f"{where} state labels are {type(table.state[0]).__name__} but next_state labels are "
-                         f"{type(table.next_state[0]).__name__}")
+        raise ValueError(
+            f"{where} state labels are {type(table.state[0]).__name__} but next_state labels are "
+            f"{type(table.next_state[0]).__name__}"
+        )
     for i, lab in enumerate(table.next_state):
         if lab not in index:
             raise ValueError(
@@ -440,7 +457,7 @@ def table_to_mdp(table: Table, *, name="table"):
         ns[s, a, : len(rows)] = targets
         prob[s, a, : len(rows)] = p
         R[s, a, : len(rows)] = table.reward[rows]
-        if pi0 is not None:
+        if pi0 is not None and table.pi0 is not None:
             vals = table.pi0[rows]
             if not (vals == vals[0]).all():
                 raise ValueError(f"{where} pi0 differs between the rows of {lab}")
@@ -472,7 +489,9 @@ def load_table_mdp(path):
     return table_to_mdp(read_table(path), name=str(path))
 
 
-def mdp_to_table(mdp, x0=None, labels: Sequence | None = None, action_labels: Sequence | None = None) -> Table:
+def mdp_to_table(
+    mdp, x0=None, labels: Sequence | None = None, action_labels: Sequence | None = None
+) -> Table:
     """One row per allowed transition ``(s, a, s')`` of ``mdp`` (``K > 0``).
 
     ``labels`` (default ``mdp.labels`` or the indices) name the states and must be
@@ -501,7 +520,9 @@ def mdp_to_table(mdp, x0=None, labels: Sequence | None = None, action_labels: Se
     stochastic = bool((live.sum(axis=2) > 1).any())
     if not allowed.any(axis=1).all():
         s = int(np.argmin(allowed.any(axis=1)))
-        raise ValueError(f"mdp: state {labels[s]!r} has no allowed action; a fitness table cannot represent it")
+        raise ValueError(
+            f"mdp: state {labels[s]!r} has no allowed action; a fitness table cannot represent it"
+        )
     uniform = np.where(allowed, 1.0 / np.maximum(allowed.sum(axis=1, keepdims=True), 1), 0.0)
     write_pi0 = not np.allclose(mdp.pi0, uniform, rtol=0, atol=1e-15)
     cols: dict[str, list] = {c: [] for c in (*REQUIRED, "prob", "pi0", "x0")}

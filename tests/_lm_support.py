@@ -23,8 +23,10 @@ def embedded_lm():
 # ----------------------------------------------------------------- GPT-2 bytes alphabet
 def gpt2_alphabet() -> list[str]:
     """GPT-2's printable stand-ins for the 256 byte values, indexed by byte."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
     )
     cs = bs[:]
     n = 0
@@ -41,7 +43,7 @@ TINY_MERGES = ["Ġ t", "h e", "Ġt he"]
 
 
 def tiny_vocab() -> tuple[list[str], list[int]]:
-    tokens = gpt2_alphabet() + ["Ġt", "he", "Ġthe", "<|end|>"]
+    tokens = [*gpt2_alphabet(), "Ġt", "he", "Ġthe", "<|end|>"]
     types = [1] * (len(tokens) - 1) + [3]
     return tokens, types
 
@@ -56,31 +58,52 @@ def tiny_hf_weights(seed: int, *, dim=32, n_layers=2, n_heads=4, n_kv=2, ffn=48,
     def mat(o, i, scale=0.3):
         return rng.normal(scale=scale / np.sqrt(i), size=(o, i))
 
-    w = {"embed": rng.normal(scale=1.0, size=(V, dim)), "norm": 1 + 0.1 * rng.normal(size=dim), "layers": []}
+    w = {
+        "embed": rng.normal(scale=1.0, size=(V, dim)),
+        "norm": 1 + 0.1 * rng.normal(size=dim),
+        "layers": [],
+    }
     for _ in range(n_layers):
-        w["layers"].append({
-            "attn_norm": 1 + 0.1 * rng.normal(size=dim),
-            "q": mat(n_heads * d, dim, 1.5),
-            "k": mat(n_kv * d, dim, 1.5),
-            "v": mat(n_kv * d, dim),
-            "o": mat(dim, n_heads * d),
-            "ffn_norm": 1 + 0.1 * rng.normal(size=dim),
-            "gate": mat(ffn, dim),
-            "up": mat(ffn, dim),
-            "down": mat(dim, ffn),
-        })
+        w["layers"].append(
+            {
+                "attn_norm": 1 + 0.1 * rng.normal(size=dim),
+                "q": mat(n_heads * d, dim, 1.5),
+                "k": mat(n_kv * d, dim, 1.5),
+                "v": mat(n_kv * d, dim),
+                "o": mat(dim, n_heads * d),
+                "ffn_norm": 1 + 0.1 * rng.normal(size=dim),
+                "gate": mat(ffn, dim),
+                "up": mat(ffn, dim),
+                "down": mat(dim, ffn),
+            }
+        )
     w["out"] = w["embed"] if tied else mat(V, dim, 3.0)
-    cfg = {"dim": dim, "n_layers": n_layers, "n_heads": n_heads, "n_kv": n_kv, "ffn": ffn, "head_dim": d,
-           "base": 10000.0, "eps": 1e-5, "tied": tied}
+    cfg = {
+        "dim": dim,
+        "n_layers": n_layers,
+        "n_heads": n_heads,
+        "n_kv": n_kv,
+        "ffn": ffn,
+        "head_dim": d,
+        "base": 10000.0,
+        "eps": 1e-5,
+        "tied": tied,
+    }
     return w, cfg
 
 
 def llama_cpp_permute(w: np.ndarray, n_head: int) -> np.ndarray:
     """llama.cpp's HF -> GGUF row permutation of attn_q / attn_k (convert_hf_to_gguf.py)."""
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    return (
+        w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(w.shape)
+    )
 
 
-def write_tiny_gguf(path, w, cfg, *, arch="llama", pre="default", extra_tensor=None, permute=True) -> Path:
+def write_tiny_gguf(
+    path, w, cfg, *, arch="llama", pre="default", extra_tensor=None, permute=True
+) -> Path:
     """Write HF-layout weights ``w`` as a GGUF (F32 tensors, Q/K permuted as llama.cpp does
     unless ``permute=False``)."""
     import gguf
@@ -148,7 +171,7 @@ def reference_logprobs(w, cfg, tokens) -> np.ndarray:
         return h / np.sqrt(np.mean(h * h, axis=-1, keepdims=True) + cfg["eps"]) * g
 
     def rot_half(v):
-        return np.concatenate([-v[..., d // 2:], v[..., : d // 2]], axis=-1)
+        return np.concatenate([-v[..., d // 2 :], v[..., : d // 2]], axis=-1)
 
     mask = np.tril(np.ones((T, T), dtype=bool))
     for lw in w["layers"]:

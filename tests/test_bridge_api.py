@@ -82,7 +82,11 @@ def test_llamacpp_fixtures():
     new = parse_llamacpp_probabilities(load("llamacpp_completion_probabilities.json"))
     post = parse_llamacpp_probabilities(load("llamacpp_post_sampling_probs.json"))
     old = parse_llamacpp_probabilities(load("llamacpp_probs_legacy.json"))
-    assert (new.source, post.source, old.source) == ("llama.cpp", "llama.cpp.post_sampling", "llama.cpp.probs")
+    assert (new.source, post.source, old.source) == (
+        "llama.cpp",
+        "llama.cpp.post_sampling",
+        "llama.cpp.probs",
+    )
     assert new.text == post.text == old.text == " Paris.\n"
     assert new.tokens == post.tokens == old.tokens
     cont = lm.continuation_logprobs(PROMPT, list(new.token_ids))
@@ -102,33 +106,68 @@ def test_llamacpp_fixtures():
 
 # ------------------------------------------------------------ hand-made edge cases
 def _legacy(tokens, lps, tops=None, **extra):
-    return {"choices": [{"text": "".join(tokens), "logprobs": {"tokens": tokens, "token_logprobs": lps,
-                                                             "top_logprobs": tops, **extra}}]}
+    return {
+        "choices": [
+            {
+                "text": "".join(tokens),
+                "logprobs": {
+                    "tokens": tokens,
+                    "token_logprobs": lps,
+                    "top_logprobs": tops,
+                    **extra,
+                },
+            }
+        ]
+    }
 
 
 def test_byte_split_utf8_legacy():
     # "😀" = f0 9f 98 80 split over two tokens, as OpenAI renders partial tokens
-    doc = _legacy(["Hi", " bytes:\\xf0\\x9f", "bytes:\\xf0\\x9f", "bytes:\\x98\\x80"], [None, -1.0, -2.0, -0.5])
+    doc = _legacy(
+        ["Hi", " bytes:\\xf0\\x9f", "bytes:\\xf0\\x9f", "bytes:\\x98\\x80"],
+        [None, -1.0, -2.0, -0.5],
+    )
     rec = parse_completion_logprobs(doc)
     assert rec.token_bytes[2] == b"\xf0\x9f" and rec.token_bytes[3] == b"\x98\x80"
     # a token that merely *starts* with "bytes:" but is not an escape list stays text
-    assert rec.token_bytes[1] == " bytes:\\xf0\\x9f".encode()
+    assert rec.token_bytes[1] == b" bytes:\\xf0\\x9f"
     assert rec.text.endswith("😀")
     assert rec.total(1) == -3.5
 
 
 def test_byte_split_utf8_chat():
-    doc = {"choices": [{"logprobs": {"content": [
-        {"token": "\\xf0\\x9f", "logprob": -0.1, "bytes": [240, 159], "top_logprobs": []},
-        {"token": "\\x98\\x80", "logprob": -0.2, "bytes": [152, 128], "top_logprobs": []},
-    ]}}]}
+    doc = {
+        "choices": [
+            {
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "\\xf0\\x9f",
+                            "logprob": -0.1,
+                            "bytes": [240, 159],
+                            "top_logprobs": [],
+                        },
+                        {
+                            "token": "\\x98\\x80",
+                            "logprob": -0.2,
+                            "bytes": [152, 128],
+                            "top_logprobs": [],
+                        },
+                    ]
+                }
+            }
+        ]
+    }
     rec = parse_chat_logprobs(doc)
     assert rec.text == "😀" and rec.top_logprobs == ({}, {})
 
 
 def test_null_entries_missing_topk_and_neg_inf():
-    doc = _legacy(["a", "b", "c", "d"], [None, "-inf", -1e-3, -math.inf],
-                  [None, None, {"c": -1e-3, "x": "-Infinity"}, {}])
+    doc = _legacy(
+        ["a", "b", "c", "d"],
+        [None, "-inf", -1e-3, -math.inf],
+        [None, None, {"c": -1e-3, "x": "-Infinity"}, {}],
+    )
     rec = parse_completion_logprobs(doc)
     assert rec.logprobs == (None, -math.inf, -1e-3, -math.inf)
     assert rec.top_logprobs == (None, None, {"c": -1e-3, "x": -math.inf}, {})
@@ -144,39 +183,74 @@ def test_null_entries_missing_topk_and_neg_inf():
 
 
 def test_llamacpp_edge_cases():
-    doc = {"completion_probabilities": [
-        {"id": 5, "token": "\ufffd", "bytes": [240, 159], "logprob": -0.7},  # no top_logprobs
-        {"id": 6, "token": "\ufffd", "bytes": [152, 128], "logprob": -0.1, "top_logprobs": []},
-    ]}
+    doc = {
+        "completion_probabilities": [
+            {"id": 5, "token": "\ufffd", "bytes": [240, 159], "logprob": -0.7},  # no top_logprobs
+            {"id": 6, "token": "\ufffd", "bytes": [152, 128], "logprob": -0.1, "top_logprobs": []},
+        ]
+    }
     rec = parse_llamacpp_probabilities(doc)
     assert rec.text == "😀" and rec.token_ids == (5, 6)
     assert rec.top_logprobs == (None, {})
-    post = parse_llamacpp_probabilities({"completion_probabilities": [
-        {"id": 1, "token": "a", "prob": 0.0, "top_probs": [{"id": 1, "token": "a", "prob": 0.0}]}]})
+    post = parse_llamacpp_probabilities(
+        {
+            "completion_probabilities": [
+                {
+                    "id": 1,
+                    "token": "a",
+                    "prob": 0.0,
+                    "top_probs": [{"id": 1, "token": "a", "prob": 0.0}],
+                }
+            ]
+        }
+    )
     assert post.logprobs == (-math.inf,)
 
 
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ('{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": [nul', "malformed or truncated JSON"),
+        (
+            '{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": [nul',
+            "malformed or truncated JSON",
+        ),
         ("", "malformed or truncated JSON"),
         ("[1, 2]", "expected a JSON object"),
         ("{}", "no 'choices' or 'completion_probabilities'"),
         ('{"choices": []}', "no choice 0"),
         ('{"choices": [{"text": "x", "logprobs": null}]}', "logprobs: missing or null"),
         ('{"choices": [{"logprobs": {"tokens": ["a", "b"]}}]}', "token_logprobs: missing field"),
-        ('{"choices": [{"logprobs": {"tokens": ["a", "b"], "token_logprobs": [null]}}]}', "1 entries for 2 tokens"),
-        ('{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": ["x"]}}]}', "expected a number"),
-        ('{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": [NaN]}}]}', "not a log-probability"),
-        ('{"choices": [{"logprobs": {"content": [{"token": "a"}]}}]}', r"content\[0\].logprob: missing field"),
+        (
+            '{"choices": [{"logprobs": {"tokens": ["a", "b"], "token_logprobs": [null]}}]}',
+            "1 entries for 2 tokens",
+        ),
+        (
+            '{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": ["x"]}}]}',
+            "expected a number",
+        ),
+        (
+            '{"choices": [{"logprobs": {"tokens": ["a"], "token_logprobs": [NaN]}}]}',
+            "not a log-probability",
+        ),
+        (
+            '{"choices": [{"logprobs": {"content": [{"token": "a"}]}}]}',
+            r"content\[0\].logprob: missing field",
+        ),
         ('{"choices": [{"logprobs": {"content": null}}]}', "content: null"),
         ('{"completion_probabilities": [{"token": "a"}]}', "neither 'logprob', 'prob' nor 'probs'"),
-        ('{"completion_probabilities": [{"token": "a", "prob": 1.5}]}', r"probability 1.5 outside \[0, 1\]"),
-        ('{"completion_probabilities": [{"content": "a", "probs": [{"prob": 0.5}]}]}', "tok_str: missing field"),
+        (
+            '{"completion_probabilities": [{"token": "a", "prob": 1.5}]}',
+            r"probability 1.5 outside \[0, 1\]",
+        ),
+        (
+            '{"completion_probabilities": [{"content": "a", "probs": [{"prob": 0.5}]}]}',
+            "tok_str: missing field",
+        ),
         ('{"completion_probabilities": {"a": 1}}', "expected a list"),
-        ('{"choices": [{"logprobs": {"content": [{"token": "a", "logprob": -1, "bytes": [300]}]}}]}',
-         "byte values"),
+        (
+            '{"choices": [{"logprobs": {"content": [{"token": "a", "logprob": -1, "bytes": [300]}]}}]}',
+            "byte values",
+        ),
     ],
 )
 def test_malformed_responses(payload, message):
@@ -187,9 +261,13 @@ def test_malformed_responses(payload, message):
 def test_vllm_errors():
     entry = {"7": {"logprob": -1.0, "rank": 1, "decoded_token": "x"}}
     with pytest.raises(ValueError, match="prompt token 9 is not among"):
-        parse_vllm_prompt_logprobs({"choices": [{"prompt_logprobs": [None, entry]}]}, prompt_token_ids=[3, 9])
+        parse_vllm_prompt_logprobs(
+            {"choices": [{"prompt_logprobs": [None, entry]}]}, prompt_token_ids=[3, 9]
+        )
     with pytest.raises(ValueError, match="2 ids for 3"):
-        parse_vllm_prompt_logprobs({"choices": [{"prompt_logprobs": [None, entry, entry]}]}, prompt_token_ids=[3, 9])
+        parse_vllm_prompt_logprobs(
+            {"choices": [{"prompt_logprobs": [None, entry, entry]}]}, prompt_token_ids=[3, 9]
+        )
     with pytest.raises(ValueError, match="is not a token id"):
         parse_vllm_prompt_logprobs({"prompt_logprobs": [None, {"abc": {"logprob": -1.0}}]})
     with pytest.raises(ValueError, match="prompt_logprobs: missing or null"):

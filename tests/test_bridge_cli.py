@@ -21,7 +21,19 @@ def _warm():
 
 def test_lm_tree_then_sweep(tmp_path, capsys):
     out = tmp_path / "tree.csv"
-    args = ["lm", "tree", "--prompt", PROMPT, "--depth", "2", "--top-k", "3", "--out", str(out), "--json"]
+    args = [
+        "lm",
+        "tree",
+        "--prompt",
+        PROMPT,
+        "--depth",
+        "2",
+        "--top-k",
+        "3",
+        "--out",
+        str(out),
+        "--json",
+    ]
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["states"] == 13 and doc["leaves"] == 9 and out.is_file()
@@ -43,7 +55,10 @@ def test_lm_tree_then_sweep(tmp_path, capsys):
 
 def test_lm_tree_human_output(tmp_path, capsys):
     out = tmp_path / "tree.parquet"
-    assert main(["lm", "tree", "--prompt", PROMPT, "--depth", "1", "--top-k", "2", "--out", str(out)]) == 0
+    assert (
+        main(["lm", "tree", "--prompt", PROMPT, "--depth", "1", "--top-k", "2", "--out", str(out)])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "token tree: 3 states" in text and "MAP" in text and out.is_file()
 
@@ -55,8 +70,24 @@ def test_lm_score_next_decode_parse(capsys):
     assert main(["lm", "next", "--prompt", PROMPT, "--top-k", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["tokens"][0] == " Paris" and len(doc["logprobs"]) == 3
-    assert main(["lm", "decode", "--prompt", "Once upon a time", "--depth", "3", "--top-k", "5",
-                 "--temperatures", "0,1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "lm",
+                "decode",
+                "--prompt",
+                "Once upon a time",
+                "--depth",
+                "3",
+                "--top-k",
+                "5",
+                "--temperatures",
+                "0,1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["map"]["text"] == ", there was" and doc["greedy_is_map"] is False
     assert doc["sequence_entropy"][0] == 0.0
@@ -69,8 +100,14 @@ def test_lm_score_next_decode_parse(capsys):
     ("argv", "message"),
     [
         (["lm", "score", "--prompt", "", "--continuation", "x"], "prompt: empty"),
-        (["lm", "tree", "--prompt", "hi", "--depth", "0", "--top-k", "2", "--out", "t.csv"], "depth"),
-        (["lm", "tree", "--prompt", "hi", "--depth", "1", "--top-k", "2", "--out", "t.txt"], "--out"),
+        (
+            ["lm", "tree", "--prompt", "hi", "--depth", "0", "--top-k", "2", "--out", "t.csv"],
+            "depth",
+        ),
+        (
+            ["lm", "tree", "--prompt", "hi", "--depth", "1", "--top-k", "2", "--out", "t.txt"],
+            "--out",
+        ),
         (["lm", "decode", "--prompt", "hi", "--temperatures", "a,b"], "--temperatures"),
         (["lm", "parse", "missing.json"], "does not exist"),
         (["lm", "next", "--prompt", "hi", "--gguf", "missing.gguf"], "no such file"),

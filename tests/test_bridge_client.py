@@ -67,7 +67,9 @@ def test_next_token_and_chat(client, lm):
     local = lm.next_token_logprobs(PROMPT, 5)
     assert list(top) == list(local.tokens)
     assert list(top.values()) == list(local.logprobs)
-    rec = client.chat_logprobs([{"role": "user", "content": "What is the capital of France?"}], max_tokens=6, top_k=2)
+    rec = client.chat_logprobs(
+        [{"role": "user", "content": "What is the capital of France?"}], max_tokens=6, top_k=2
+    )
     prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
     ids = lm.encode(prompt)
     cont = lm.encode(rec.text)
@@ -117,7 +119,11 @@ class _Garbage(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = b'{"choices": [{"logprobs": {"tokens": ["a"' if "completions" in self.path else b"[1, 2]"
+        body = (
+            b'{"choices": [{"logprobs": {"tokens": ["a"'
+            if "completions" in self.path
+            else b"[1, 2]"
+        )
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

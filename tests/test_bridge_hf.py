@@ -8,7 +8,9 @@ import pytest
 from _lm_support import PROMPT, embedded_lm
 
 torch = pytest.importorskip("torch", reason="the [hf] extra (torch) is installed by `make test`")
-transformers = pytest.importorskip("transformers", reason="the [hf] extra is installed by `make test`")
+transformers = pytest.importorskip(
+    "transformers", reason="the [hf] extra is installed by `make test`"
+)
 
 import quasispecies as qs  # noqa: E402
 from quasispecies.bridge import TransformersLM, token_tree  # noqa: E402
@@ -43,8 +45,8 @@ def test_gguf_through_transformers_agrees_per_token(jax_lm, hf_gguf):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
     assert abs(hf_gguf.score(PROMPT, " Paris.") - jax_lm.score(PROMPT, " Paris.")) < 1e-4
     ids = jax_lm.encode(PROMPT)
-    x_ids, x_lp = jax_lm.next_token_logprobs_batch([ids, ids + [7042]], 5)
-    y_ids, y_lp = hf_gguf.next_token_logprobs_batch([ids, ids + [7042]], 5)
+    x_ids, x_lp = jax_lm.next_token_logprobs_batch([ids, [*ids, 7042]], 5)
+    y_ids, y_lp = hf_gguf.next_token_logprobs_batch([ids, [*ids, 7042]], 5)
     assert np.array_equal(x_ids, y_ids)
     np.testing.assert_allclose(x_lp, y_lp, rtol=0, atol=1e-4)
 
@@ -54,8 +56,10 @@ def test_transformers_gguf_tokenizer_agrees_without_digits(jax_lm):
     """transformers rebuilds the GGUF tokenizer independently. It omits llama.cpp's
     'smollm' digit split (\\p{N} isolated), so texts with digits are compared elsewhere."""
     path = jax_lm.path
-    tok = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-    for text in TEXTS + ["<|im_start|>user\nHi<|im_end|>\n"]:
+    tok = transformers.AutoTokenizer.from_pretrained(
+        path.parent, gguf_file=path.name, local_files_only=True
+    )
+    for text in [*TEXTS, "<|im_start|>user\nHi<|im_end|>\n"]:
         assert tok(text, add_special_tokens=False)["input_ids"] == jax_lm.encode(text), text
 
 
@@ -64,16 +68,27 @@ def tiny_gpt2_dir(tmp_path_factory):
     """A randomly initialised 2-layer GPT-2 with a byte-level BPE trained here, saved to disk."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    corpus = ["the cat sat on the mat", "a dog and a cat", "the quick brown fox", "hello world"] * 20
+    corpus = [
+        "the cat sat on the mat",
+        "a dog and a cat",
+        "the quick brown fox",
+        "hello world",
+    ] * 20
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=["<|endoftext|>"], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"],
+        show_progress=False,
+    )
     tk.train_from_iterator(corpus, trainer)
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|endoftext|>")
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=tk.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=4)
+    cfg = transformers.GPT2Config(
+        vocab_size=tk.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=4
+    )
     model = transformers.GPT2LMHeadModel(cfg)
     out = tmp_path_factory.mktemp("gpt2")
     model.save_pretrained(out)
@@ -93,7 +108,9 @@ def test_tiny_gpt2_offline_round_trip(tiny_gpt2_dir):
     np.testing.assert_allclose(lm.token_logprobs(text).logprobs[1:], want, rtol=0, atol=1e-5)
     # batched, padded scoring equals one-at-a-time
     pairs = [("the cat", " sat on the mat"), ("a dog", " and a cat"), ("hello", " world")]
-    np.testing.assert_allclose(lm.score_many(pairs), [lm.score(p, c) for p, c in pairs], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        lm.score_many(pairs), [lm.score(p, c) for p, c in pairs], rtol=0, atol=1e-5
+    )
     # a token tree on the transformers backend: T = 1 population = exp(score) / Z
     tree = token_tree(lm, "the cat", 2, 3)
     x = qs.evolve(tree.mdp, 1.0, 2, tree.x0)[-1][tree.leaves]

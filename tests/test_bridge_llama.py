@@ -30,7 +30,13 @@ def test_config_read_from_gguf(tiny):
     lm, _w, cfg = tiny
     c = lm.config
     assert (c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim) == (
-        cfg["dim"], cfg["n_layers"], cfg["n_heads"], cfg["n_kv"], cfg["head_dim"], cfg["ffn"])
+        cfg["dim"],
+        cfg["n_layers"],
+        cfg["n_heads"],
+        cfg["n_kv"],
+        cfg["head_dim"],
+        cfg["ffn"],
+    )
     assert c.vocab_size == len(tiny_vocab()[0])
     assert c.group_size == 2  # grouped-query attention is exercised
 
@@ -77,8 +83,13 @@ def test_next_token_kv_cache_matches_reference(tiny):
 def test_batching_does_not_change_scores(tiny):
     lm, _w, _cfg = tiny
     rng = np.random.default_rng(11)
-    pairs = [(rng.integers(0, lm.vocab_size, size=a).tolist(), rng.integers(0, lm.vocab_size, size=b).tolist())
-             for a, b in [(1, 1), (3, 9), (17, 2), (5, 5)]]
+    pairs = [
+        (
+            rng.integers(0, lm.vocab_size, size=a).tolist(),
+            rng.integers(0, lm.vocab_size, size=b).tolist(),
+        )
+        for a, b in [(1, 1), (3, 9), (17, 2), (5, 5)]
+    ]
     together = lm.score_many(pairs)
     alone = [lm.score(p, c) for p, c in pairs]
     # float32: different padded shapes reorder nothing within a row, but XLA may pick other kernels

@@ -42,7 +42,14 @@ def test_reference_value(lm):
 def test_architecture_read_from_gguf(lm):
     c = lm.config
     assert (c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim, c.vocab_size) == (
-        30, 576, 9, 3, 64, 1536, 49152)
+        30,
+        576,
+        9,
+        3,
+        64,
+        1536,
+        49152,
+    )
     assert c.rope_base == 100000.0
     assert lm.params["head"] is lm.params["embed"]  # tied embeddings
 
@@ -68,7 +75,7 @@ def test_continuation_tokenised_in_context(lm):
     # the continuation is whole[len(encode(context)):], even when the boundary re-splits
     # a word; when that leaves nothing (" bl" + "ack" -> " black"), a clear error
     ctx, cont = lm.encode_pair("Hello wor", "ld peace")
-    assert cont == lm.encode("Hello world peace")[len(lm.encode("Hello wor")):]
+    assert cont == lm.encode("Hello world peace")[len(lm.encode("Hello wor")) :]
     with pytest.raises(ValueError, match="adds no token"):
         lm.encode_pair("The cat is bl", "ack")
 
@@ -97,11 +104,11 @@ def test_next_token_distribution_normalised(lm):
 def test_kv_cache_path_matches_full_forward(lm):
     """Next-token log-probs via the cached prompt == log-probs from a from-scratch pass."""
     ids = lm.encode("Once upon a time, there was")
-    ext = [ids + [t] for t in (264, 1345, 2116)]
+    ext = [[*ids, t] for t in (264, 1345, 2116)]
     logp = lm._next_logprobs(ext)
     for row, lp in zip(ext, logp, strict=True):
         target = lm.encode(" a")[0]
-        full = lm.token_logprobs(row + [target]).logprobs[-1]
+        full = lm.token_logprobs([*row, target]).logprobs[-1]
         assert abs(lp[target] - full) < 5e-5  # float32, different reduction orders
 
 

@@ -135,9 +135,14 @@ def _brute_beam(lm, prompt_ids, depth, width):
     """Beam search straight on the model (full vocabulary), independent of the tree."""
     beams = [((), 0.0)]
     for _ in range(depth):
-        ids, lps = lm.next_token_logprobs_batch([list(prompt_ids) + list(b) for b, _ in beams], width)
-        cand = [(b + (int(t),), s + float(lp)) for (b, s), row_i, row_l in zip(beams, ids, lps, strict=True)
-                for t, lp in zip(row_i, row_l, strict=True)]
+        ids, lps = lm.next_token_logprobs_batch(
+            [list(prompt_ids) + list(b) for b, _ in beams], width
+        )
+        cand = [
+            ((*b, int(t)), s + float(lp))
+            for (b, s), row_i, row_l in zip(beams, ids, lps, strict=True)
+            for t, lp in zip(row_i, row_l, strict=True)
+        ]
         cand.sort(key=lambda c: -c[1])
         beams = cand[:width]
     return beams[0]
@@ -219,8 +224,9 @@ def test_tree_to_table_round_trip(tree, tmp_path):
         ok = tree.mdp.allowed
         np.testing.assert_array_equal(mdp.next_state[ok], tree.mdp.next_state[ok])
         np.testing.assert_array_equal(mdp.reward[ok], tree.mdp.reward[ok])
-        np.testing.assert_allclose(qs.evolve(mdp, 0.7, 3, x0), qs.evolve(tree.mdp, 0.7, 3, tree.x0),
-                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(
+            qs.evolve(mdp, 0.7, 3, x0), qs.evolve(tree.mdp, 0.7, 3, tree.x0), rtol=0, atol=1e-15
+        )
 
 
 def test_depth3_top5_builds_fast(lm):

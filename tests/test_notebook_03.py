@@ -30,13 +30,14 @@ def test_notebook_executes(tmp_path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / "03_lm_bridge.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()  # raises CellExecutionError on any failing cell or assert
     text = "\n".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
-    assert "log p(\" Paris.\" | \"The capital of France is\") = -0.638" in text
+    assert 'log p(" Paris." | "The capital of France is") = -0.638' in text
     assert "round trip reproduces the dynamics: True" in text
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
     assert images == 3

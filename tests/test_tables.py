@@ -39,10 +39,14 @@ def _same_mdp(a, b):
     np.testing.assert_array_equal(a.P, b.P)
     np.testing.assert_array_equal(a.pi0, b.pi0)
     live = a.P > 0
-    np.testing.assert_array_equal(np.broadcast_to(a.R, live.shape)[live] if a.R.ndim == 3 else
-                                  np.broadcast_to(a.R[:, :, None], live.shape)[live],
-                                  np.broadcast_to(b.R, live.shape)[live] if b.R.ndim == 3 else
-                                  np.broadcast_to(b.R[:, :, None], live.shape)[live])
+    np.testing.assert_array_equal(
+        np.broadcast_to(a.R, live.shape)[live]
+        if a.R.ndim == 3
+        else np.broadcast_to(a.R[:, :, None], live.shape)[live],
+        np.broadcast_to(b.R, live.shape)[live]
+        if b.R.ndim == 3
+        else np.broadcast_to(b.R[:, :, None], live.shape)[live],
+    )
 
 
 @pytest.mark.parametrize("ext", EXTS)
@@ -88,8 +92,12 @@ def test_string_labels_and_tricky_text(tmp_path, ext):
 def test_float_values_survive_exactly(tmp_path):
     vals = np.array([0.1, 1 / 3, -1e-300, 5e-324, 1e308, -2.5, np.nextafter(1.0, 2.0)])
     n = len(vals)
-    table = Table(state=list(range(n)), action=[0] * n, next_state=[(i + 1) % n for i in range(n)],
-                  reward=vals)
+    table = Table(
+        state=list(range(n)),
+        action=[0] * n,
+        next_state=[(i + 1) % n for i in range(n)],
+        reward=vals,
+    )
     for ext in EXTS:
         write_table(tmp_path / f"f.{ext}", table)
         back = read_table(tmp_path / f"f.{ext}")
@@ -124,10 +132,16 @@ def _write_csv(path, text):
 BAD_TABLES = [
     ("state,action,next_state\n0,0,0\n", r"missing column\(s\) \['reward'\]"),
     ("state,action,next_state,reward\n0,0,1,0.5\n", "unknown state 1 in column 'next_state'"),
-    ("state,action,next_state,reward,prob\n0,0,0,1,-0.5\n0,0,1,1,1.5\n1,0,0,0,1\n", "negative probability -0.5"),
+    (
+        "state,action,next_state,reward,prob\n0,0,0,1,-0.5\n0,0,1,1,1.5\n1,0,0,0,1\n",
+        "negative probability -0.5",
+    ),
     ("state,action,next_state,reward,prob\n0,0,0,1,0.5\n0,0,1,1,0.4\n1,0,0,0,1\n", "sum to 0.9"),
     ("state,action,next_state,reward\n0,0,0,1\n0,0,0,2\n", "lists the same next_state twice"),
-    ("state,action,next_state,reward\n0,0,0,1\n0,0,1,2\n1,0,1,0\n", "has 2 rows but the table has no 'prob'"),
+    (
+        "state,action,next_state,reward\n0,0,0,1\n0,0,1,2\n1,0,1,0\n",
+        "has 2 rows but the table has no 'prob'",
+    ),
     ("state,action,next_state,reward\n0,0,0,abc\n", "'abc' is not a number"),
     ("state,action,next_state,reward\n0,0,0,nan\n", "is NaN"),
     ("state,action,next_state,reward\n0,0,0,inf\n", r"\+inf"),
@@ -158,15 +172,19 @@ def test_bad_jsonl_and_parquet(tmp_path):
     p.write_text('{"state": "a", "action": 0, "next_state": 1, "reward": 0}\n')
     with pytest.raises(ValueError, match="state labels are str but next_state labels are int"):
         load_table_mdp(p)
-    p.write_text('{"state": "a", "action": 0, "next_state": "a", "reward": 0}\n'
-                 '{"state": 3, "action": 0, "next_state": "a", "reward": 0}\n')
+    p.write_text(
+        '{"state": "a", "action": 0, "next_state": "a", "reward": 0}\n'
+        '{"state": 3, "action": 0, "next_state": "a", "reward": 0}\n'
+    )
     with pytest.raises(ValueError, match="mixes string and integer labels"):
         read_table(p)
     p.write_text('{"state": "a", "action": 0, "next_state": "a"}\n')
     with pytest.raises(ValueError, match="row 0 lacks column 'reward'|missing column"):
         read_table(p)
-    p.write_text('{"state": "a", "action": 0, "next_state": "a", "reward": "-inf"}\n'
-                 '{"state": "a", "action": 1, "next_state": "a", "reward": -1.0}\n')
+    p.write_text(
+        '{"state": "a", "action": 0, "next_state": "a", "reward": "-inf"}\n'
+        '{"state": "a", "action": 1, "next_state": "a", "reward": -1.0}\n'
+    )
     t = read_table(p)
     assert t.reward[0] == -math.inf
     q = tmp_path / "bad.parquet"
@@ -202,7 +220,9 @@ def test_write_argument_checks(tmp_path):
     with pytest.raises(ValueError, match="table: expected a Table or an MDP"):
         write_table(tmp_path / "t.csv", {"state": [0]})
     with pytest.raises(ValueError, match="labels: state labels must be unique"):
-        mdp_to_table(qs.MDP.from_transitions(np.array([[1], [0]]), np.zeros((2, 1))), labels=["a", "a"])
+        mdp_to_table(
+            qs.MDP.from_transitions(np.array([[1], [0]]), np.zeros((2, 1))), labels=["a", "a"]
+        )
     with pytest.raises(ValueError, match="x0"):
         mdp_to_table(mdp, x0=[0.5])
     with pytest.raises(ValueError, match="state 0 has no allowed action"):
@@ -210,10 +230,21 @@ def test_write_argument_checks(tmp_path):
 
 
 def test_rows_and_columns():
-    t = Table(state=["a", "a"], action=["x", "y"], next_state=["a", "a"], reward=np.array([0.0, -1.0]),
-              x0=np.array([1.0, 1.0]))
+    t = Table(
+        state=["a", "a"],
+        action=["x", "y"],
+        next_state=["a", "a"],
+        reward=np.array([0.0, -1.0]),
+        x0=np.array([1.0, 1.0]),
+    )
     assert t.columns == ["state", "action", "next_state", "reward", "x0"]
-    assert t.rows()[1] == {"state": "a", "action": "y", "next_state": "a", "reward": -1.0, "x0": 1.0}
+    assert t.rows()[1] == {
+        "state": "a",
+        "action": "y",
+        "next_state": "a",
+        "reward": -1.0,
+        "x0": 1.0,
+    }
     mdp, x0 = table_to_mdp(t)
     assert mdp.num_states == 1 and mdp.num_actions == 2 and x0.tolist() == [1.0]
     assert json.loads(json.dumps(t.rows()))  # JSON-serialisable

@@ -117,7 +117,9 @@ def default_gguf_path(*, verify: bool = True) -> Path:
             raise ValueError(f"{path}: size {size} bytes, expected {DEFAULT_GGUF_SIZE}")
         digest = _sha256(path)
         if digest != DEFAULT_GGUF_SHA256:
-            raise ValueError(f"{path}: sha256 {digest} does not match the pinned {DEFAULT_GGUF_SHA256}")
+            raise ValueError(
+                f"{path}: sha256 {digest} does not match the pinned {DEFAULT_GGUF_SHA256}"
+            )
     return path
 
 
@@ -221,13 +223,20 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
     )
     meta_keys = [k for k in reader.fields if not k.startswith(("tokenizer.ggml.", "GGUF."))]
     metadata = {k: _field(reader, k) for k in meta_keys}
-    for k in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id",
-              "tokenizer.ggml.eos_token_id", "tokenizer.ggml.add_bos_token"):
+    for k in (
+        "tokenizer.ggml.model",
+        "tokenizer.ggml.pre",
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.add_bos_token",
+    ):
         if k in reader.fields:
             metadata[k] = _field(reader, k)
     tokens = list(_field(reader, "tokenizer.ggml.tokens"))
     if len(tokens) != cfg.vocab_size:
-        raise ValueError(f"GGUF: {len(tokens)} vocabulary entries but {cfg.vocab_size} embedding rows")
+        raise ValueError(
+            f"GGUF: {len(tokens)} vocabulary entries but {cfg.vocab_size} embedding rows"
+        )
     token_types = [int(x) for x in _field(reader, "tokenizer.ggml.token_type", [1] * len(tokens))]
     merges = list(_field(reader, "tokenizer.ggml.merges", []))
     return GGUFContents(cfg, weights, metadata, tokens, token_types, merges, path)

@@ -79,13 +79,19 @@ def stack_params(weights: dict[str, np.ndarray], cfg: LlamaConfig) -> dict:
         "w_down": stack("ffn_down", True),
     }
     expect = {
-        "wq": (cfg.dim, hq), "wk": (cfg.dim, hkv), "wv": (cfg.dim, hkv), "wo": (hq, cfg.dim),
-        "w_gate": (cfg.dim, cfg.ffn_dim), "w_up": (cfg.dim, cfg.ffn_dim),
+        "wq": (cfg.dim, hq),
+        "wk": (cfg.dim, hkv),
+        "wv": (cfg.dim, hkv),
+        "wo": (hq, cfg.dim),
+        "w_gate": (cfg.dim, cfg.ffn_dim),
+        "w_up": (cfg.dim, cfg.ffn_dim),
         "w_down": (cfg.ffn_dim, cfg.dim),
     }
     for name, shape in expect.items():
         if layers[name].shape[1:] != shape:
-            raise ValueError(f"GGUF: layer weight {name} has shape {layers[name].shape[1:]}, expected {shape}")
+            raise ValueError(
+                f"GGUF: layer weight {name} has shape {layers[name].shape[1:]}, expected {shape}"
+            )
     embed = jnp.asarray(weights["token_embd"], dtype=F32)
     tied = weights["output"] is weights["token_embd"]
     head = embed if tied else jnp.asarray(weights["output"], dtype=F32)
@@ -187,7 +193,7 @@ def sequence_logprobs(params, cfg: LlamaConfig, tokens, top_k: int = 0):
     and, when ``top_k > 0``, the ``top_k`` best log-probs and token ids at each of those
     positions, (B, T-1, top_k) each.
     """
-    B, T = tokens.shape
+    _B, _T = tokens.shape
     L, KV, d = cfg.n_layers, cfg.n_kv_heads, cfg.head_dim
     empty = jnp.zeros((L, 0, KV, d), dtype=F32)
     h, _, _ = _hidden(params, cfg, tokens, empty, empty, jnp.int32(0))

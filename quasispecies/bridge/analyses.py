@@ -147,7 +147,9 @@ def map_leaf(tree) -> tuple[int, float, bool]:
     best = int(leaves[np.argmax(u[leaves])])
     score = float(u[best])
     internal = tree.depth < tree.max_depth
-    certified = bool(np.all(tree.logprob[internal] + tree.next_bound[internal] < score - CERTIFY_MARGIN))
+    certified = bool(
+        np.all(tree.logprob[internal] + tree.next_bound[internal] < score - CERTIFY_MARGIN)
+    )
     return best, score, certified
 
 
@@ -198,7 +200,11 @@ class DecoderComparison(NamedTuple):
 
     def as_dict(self) -> dict:
         return {
-            "map": {"text": self.map_text, "logprob": self.map_logprob, "certified": self.map_certified},
+            "map": {
+                "text": self.map_text,
+                "logprob": self.map_logprob,
+                "certified": self.map_certified,
+            },
             "greedy": {"text": self.greedy_text, "logprob": self.greedy_logprob},
             "beam": {str(w): {"text": t, "logprob": lp} for w, (_, t, lp) in self.beam.items()},
             "greedy_is_map": self.greedy_is_map,
@@ -215,8 +221,13 @@ def compare_decoders(tree, widths=(2, 3)) -> DecoderComparison:
         b = beam_search(tree, int(w))
         beams[int(w)] = (b, tree.texts[b], float(tree.logprob[b]))
     return DecoderComparison(
-        map_state=m, map_text=tree.texts[m], map_logprob=mlp, map_certified=cert,
-        greedy_state=g, greedy_text=tree.texts[g], greedy_logprob=float(tree.logprob[g]),
+        map_state=m,
+        map_text=tree.texts[m],
+        map_logprob=mlp,
+        map_certified=cert,
+        greedy_state=g,
+        greedy_text=tree.texts[g],
+        greedy_logprob=float(tree.logprob[g]),
         beam=beams,
     )
 
@@ -245,6 +256,11 @@ def temperature_profile(tree, temperatures) -> TemperatureProfile:
     m = leaves.index(map_leaf(tree)[0])
     g = leaves.index(greedy_leaf(tree))
     return TemperatureProfile(
-        temperatures=Ts, sequence_entropy=entropy(seq), token_entropy=entropy(tok),
-        kl_token_sequence=kl, sequence_p_map=seq[:, m], token_p_map=tok[:, m], token_p_greedy=tok[:, g],
+        temperatures=Ts,
+        sequence_entropy=entropy(seq),
+        token_entropy=entropy(tok),
+        kl_token_sequence=kl,
+        sequence_p_map=seq[:, m],
+        token_p_map=tok[:, m],
+        token_p_greedy=tok[:, g],
     )

@@ -55,7 +55,9 @@ def _load(obj) -> Any:
         try:
             return json.loads(obj)
         except json.JSONDecodeError as err:
-            raise ValueError(f"response: malformed or truncated JSON ({err.msg} at char {err.pos})") from None
+            raise ValueError(
+                f"response: malformed or truncated JSON ({err.msg} at char {err.pos})"
+            ) from None
     return obj
 
 
@@ -73,10 +75,9 @@ def _list(x, where: str) -> list:
     return x
 
 
-def _logprob(x, where: str, *, nullable: bool = True) -> float | None:
+def _logprob(x, where: str) -> float:
+    """A required log-probability: a number <= +0, ``-inf`` (also as a string); not NaN/+inf."""
     if x is None:
-        if nullable:
-            return None
         raise ValueError(f"{where}: null where a log-probability is required")
     if isinstance(x, str) and x.strip().lower() in ("-inf", "-infinity"):
         return -math.inf
@@ -86,6 +87,10 @@ def _logprob(x, where: str, *, nullable: bool = True) -> float | None:
     if math.isnan(x) or x == math.inf:
         raise ValueError(f"{where}: {x!r} is not a log-probability")
     return x
+
+
+def _logprob_or_none(x, where: str) -> float | None:
+    return None if x is None else _logprob(x, where)
 
 
 def _prob_to_logprob(x, where: str) -> float:
@@ -138,12 +143,15 @@ def parse_completion_logprobs(response, choice: int = 0) -> TokenLogprobs:
     lp = ch.get("logprobs")
     if lp is None:
         raise ValueError(f"{w}: missing or null (request logprobs=<k>)")
-    tokens = [_str(t, f"{w}.tokens[{i}]") for i, t in enumerate(_list(_get(lp, "tokens", w), f"{w}.tokens"))]
+    tokens = [
+        _str(t, f"{w}.tokens[{i}]")
+        for i, t in enumerate(_list(_get(lp, "tokens", w), f"{w}.tokens"))
+    ]
     vals = _list(_get(lp, "token_logprobs", w), f"{w}.token_logprobs")
     if len(vals) != len(tokens):
         raise ValueError(f"{w}.token_logprobs: {len(vals)} entries for {len(tokens)} tokens")
-    logprobs = [_logprob(v, f"{w}.token_logprobs[{i}]") for i, v in enumerate(vals)]
-    tops = None
+    logprobs = [_logprob_or_none(v, f"{w}.token_logprobs[{i}]") for i, v in enumerate(vals)]
+    tops: list[dict[str, float] | None] | None = None
     if lp.get("top_logprobs") is not None:
         raw_tops = _list(lp["top_logprobs"], f"{w}.top_logprobs")
         if len(raw_tops) != len(tokens):
@@ -155,7 +163,7 @@ def parse_completion_logprobs(response, choice: int = 0) -> TokenLogprobs:
                 continue
             if not isinstance(d, dict):
                 raise ValueError(f"{w}.top_logprobs[{i}]: expected an object token -> logprob")
-            tops.append({k: _logprob(v, f"{w}.top_logprobs[{i}][{k!r}]", nullable=False) for k, v in d.items()})
+            tops.append({k: _logprob(v, f"{w}.top_logprobs[{i}][{k!r}]") for k, v in d.items()})
     pairs = [_token_and_bytes(t) for t in tokens]
     return TokenLogprobs(
         tokens=tuple(tokens),
@@ -177,23 +185,28 @@ def parse_chat_logprobs(response, choice: int = 0) -> TokenLogprobs:
     content = _get(lp, "content", w)
     if content is None:
         raise ValueError(f"{w}.content: null (the reply has no token log-probabilities)")
-    tokens, logprobs, raw, tops = [], [], [], []
+    tokens: list[str] = []
+    logprobs: list[float | None] = []
+    raw: list[bytes | None] = []
+    tops: list[dict[str, float] | None] = []
     any_top = False
     for i, e in enumerate(_list(content, f"{w}.content")):
         we = f"{w}.content[{i}]"
         tokens.append(_str(_get(e, "token", we), f"{we}.token"))
-        logprobs.append(_logprob(_get(e, "logprob", we), f"{we}.logprob", nullable=False))
+        logprobs.append(_logprob(_get(e, "logprob", we), f"{we}.logprob"))
         raw.append(_bytes(e.get("bytes"), f"{we}.bytes"))
         t = e.get("top_logprobs")
         if t is None:
             tops.append(None)
             continue
         any_top = True
-        d = {}
+        d: dict[str, float] = {}
         for j, alt in enumerate(_list(t, f"{we}.top_logprobs")):
             wa = f"{we}.top_logprobs[{j}]"
-            d.setdefault(_str(_get(alt, "token", wa), f"{wa}.token"),
-                         _logprob(_get(alt, "logprob", wa), f"{wa}.logprob", nullable=False))
+            d.setdefault(
+                _str(_get(alt, "token", wa), f"{wa}.token"),
+                _logprob(_get(alt, "logprob", wa), f"{wa}.logprob"),
+            )
         tops.append(d)
     return TokenLogprobs(
         tokens=tuple(tokens),
@@ -229,12 +242,19 @@ def parse_vllm_prompt_logprobs(response, choice: int = 0, prompt_token_ids=None)
         raise ValueError(f"{where}.prompt_logprobs: missing or null (request prompt_logprobs=<k>)")
     entries = _list(plp, f"{where}.prompt_logprobs")
     if prompt_token_ids is None:
-        prompt_token_ids = ch.get("prompt_token_ids") or (obj.get("prompt_token_ids") if isinstance(obj, dict) else None)
+        prompt_token_ids = ch.get("prompt_token_ids") or (
+            obj.get("prompt_token_ids") if isinstance(obj, dict) else None
+        )
     if prompt_token_ids is not None:
         prompt_token_ids = [int(i) for i in _list(list(prompt_token_ids), "prompt_token_ids")]
         if len(prompt_token_ids) != len(entries):
-            raise ValueError(f"prompt_token_ids: {len(prompt_token_ids)} ids for {len(entries)} prompt_logprobs entries")
-    tokens, logprobs, tops, ids = [], [], [], []
+            raise ValueError(
+                f"prompt_token_ids: {len(prompt_token_ids)} ids for {len(entries)} prompt_logprobs entries"
+            )
+    tokens: list[str] = []
+    logprobs: list[float | None] = []
+    tops: list[dict[str, float] | None] = []
+    ids: list[int] = []
     for i, e in enumerate(entries):
         we = f"{where}.prompt_logprobs[{i}]"
         if e is None:
@@ -244,19 +264,27 @@ def parse_vllm_prompt_logprobs(response, choice: int = 0, prompt_token_ids=None)
             ids.append(prompt_token_ids[i] if prompt_token_ids is not None else -1)
             continue
         if not isinstance(e, dict) or not e:
-            raise ValueError(f"{we}: expected a non-empty object token_id -> {{logprob, rank, decoded_token}}")
+            raise ValueError(
+                f"{we}: expected a non-empty object token_id -> {{logprob, rank, decoded_token}}"
+            )
         parsed = {}
         for k, v in e.items():
             try:
                 tid = int(k)
             except ValueError:
                 raise ValueError(f"{we}: key {k!r} is not a token id") from None
-            lp = _logprob(_get(v, "logprob", f"{we}[{k!r}]"), f"{we}[{k!r}].logprob", nullable=False)
+            lp = _logprob(_get(v, "logprob", f"{we}[{k!r}]"), f"{we}[{k!r}].logprob")
             text = v.get("decoded_token")
-            parsed[tid] = (lp, "" if text is None else _str(text, f"{we}[{k!r}].decoded_token"), v.get("rank"))
+            parsed[tid] = (
+                lp,
+                "" if text is None else _str(text, f"{we}[{k!r}].decoded_token"),
+                v.get("rank"),
+            )
         chosen = prompt_token_ids[i] if prompt_token_ids is not None else next(iter(parsed))
         if chosen not in parsed:
-            raise ValueError(f"{we}: the prompt token {chosen} is not among the entries {sorted(parsed)}")
+            raise ValueError(
+                f"{we}: the prompt token {chosen} is not among the entries {sorted(parsed)}"
+            )
         lp, text, _ = parsed[chosen]
         tokens.append(text)
         logprobs.append(lp)
@@ -281,8 +309,14 @@ def parse_vllm_prompt_logprobs(response, choice: int = 0, prompt_token_ids=None)
 def parse_llamacpp_probabilities(response) -> TokenLogprobs:
     """llama.cpp server ``completion_probabilities`` (all three variants, see the module doc)."""
     obj = _load(response)
-    entries = _list(_get(obj, "completion_probabilities", "response"), "response.completion_probabilities")
-    tokens, logprobs, tops, raw, ids = [], [], [], [], []
+    entries = _list(
+        _get(obj, "completion_probabilities", "response"), "response.completion_probabilities"
+    )
+    tokens: list[str] = []
+    logprobs: list[float | None] = []
+    tops: list[dict[str, float] | None] = []
+    raw: list[bytes | None] = []
+    ids: list = []
     variant = "llama.cpp"
     for i, e in enumerate(entries):
         we = f"response.completion_probabilities[{i}]"
@@ -294,8 +328,10 @@ def parse_llamacpp_probabilities(response) -> TokenLogprobs:
             d: dict[str, float] = {}
             for j, alt in enumerate(_list(e["probs"], f"{we}.probs")):
                 wa = f"{we}.probs[{j}]"
-                d.setdefault(_str(_get(alt, "tok_str", wa), f"{wa}.tok_str"),
-                             _prob_to_logprob(_get(alt, "prob", wa), f"{wa}.prob"))
+                d.setdefault(
+                    _str(_get(alt, "tok_str", wa), f"{wa}.tok_str"),
+                    _prob_to_logprob(_get(alt, "prob", wa), f"{wa}.prob"),
+                )
             tokens.append(tok)
             logprobs.append(d.get(tok))  # None when the chosen token is not listed
             tops.append(d)
@@ -308,12 +344,12 @@ def parse_llamacpp_probabilities(response) -> TokenLogprobs:
         raw.append(b if b is not None else tok.encode("utf-8"))
         ids.append(e.get("id"))
         if "logprob" in e:
-            logprobs.append(_logprob(e["logprob"], f"{we}.logprob", nullable=False))
-            alts, key, conv = e.get("top_logprobs"), "logprob", _logprob
+            logprobs.append(_logprob(e["logprob"], f"{we}.logprob"))
+            alts, key = e.get("top_logprobs"), "logprob"
         elif "prob" in e:
             variant = "llama.cpp.post_sampling"
             logprobs.append(_prob_to_logprob(e["prob"], f"{we}.prob"))
-            alts, key, conv = e.get("top_probs"), "prob", _prob_to_logprob
+            alts, key = e.get("top_probs"), "prob"
         else:
             raise ValueError(f"{we}: has neither 'logprob', 'prob' nor 'probs'")
         if alts is None:
@@ -322,10 +358,19 @@ def parse_llamacpp_probabilities(response) -> TokenLogprobs:
         d = {}
         for j, alt in enumerate(_list(alts, f"{we}.top_{key}s")):
             wa = f"{we}.top_{key}s[{j}]"
-            val = conv(_get(alt, key, wa), f"{wa}.{key}")
+            raw_val = _get(alt, key, wa)
+            val = (
+                _logprob(raw_val, f"{wa}.{key}")
+                if key == "logprob"
+                else _prob_to_logprob(raw_val, f"{wa}.{key}")
+            )
             d.setdefault(_str(_get(alt, "token", wa), f"{wa}.token"), val)
         tops.append(d)
-    id_tuple = tuple(int(i) for i in ids) if ids and all(isinstance(i, int) for i in ids) else None
+    id_tuple = (
+        tuple(ids)
+        if ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        else None
+    )
     return TokenLogprobs(
         tokens=tuple(tokens),
         logprobs=tuple(logprobs),
@@ -350,13 +395,17 @@ def parse_logprobs(response, choice: int = 0) -> TokenLogprobs:
     if "choices" not in obj:
         if obj.get("prompt_logprobs") is not None:
             return parse_vllm_prompt_logprobs(obj)
-        raise ValueError("response: no 'choices' or 'completion_probabilities'; not a known log-prob shape")
+        raise ValueError(
+            "response: no 'choices' or 'completion_probabilities'; not a known log-prob shape"
+        )
     ch = _choice(obj, choice)
     lp = ch.get("logprobs")
     if lp is None:
         if ch.get("prompt_logprobs") is not None:
             return parse_vllm_prompt_logprobs(obj, choice)
-        raise ValueError(f"response.choices[{choice}].logprobs: missing or null (no log-probabilities requested)")
+        raise ValueError(
+            f"response.choices[{choice}].logprobs: missing or null (no log-probabilities requested)"
+        )
     if isinstance(lp, dict) and "content" in lp:
         return parse_chat_logprobs(obj, choice)
     return parse_completion_logprobs(obj, choice)

@@ -36,8 +36,13 @@ class OpenAIClient:
         Seconds per request.
     """
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None,
-                 timeout: float = 60.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+    ):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url: expected an http(s) URL, got {base_url!r}")
         if not timeout > 0:
@@ -61,7 +66,9 @@ class OpenAIClient:
             if self.model is not None:
                 payload = {"model": self.model, **payload}
             data = json.dumps(payload).encode("utf-8")
-        req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+        req = urllib.request.Request(
+            url, data=data, headers=headers, method="POST" if data else "GET"
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 body = resp.read()
@@ -118,7 +125,9 @@ class OpenAIClient:
         if n_spaces:
             continuation = prompt[-n_spaces:] + continuation
             prompt = prompt[:-n_spaces]
-        doc = self.completion(prompt + continuation, max_tokens=0, echo=True, logprobs=0, temperature=0)
+        doc = self.completion(
+            prompt + continuation, max_tokens=0, echo=True, logprobs=0, temperature=0
+        )
         rec = parse_completion_logprobs(doc)
         lp = doc["choices"][0]["logprobs"]
         offsets = lp.get("text_offset")
@@ -142,7 +151,9 @@ class OpenAIClient:
             raise ValueError("response: no top_logprobs for the generated token")
         return dict(sorted(rec.top_logprobs[0].items(), key=lambda kv: -kv[1]))
 
-    def chat_logprobs(self, messages: list[dict], max_tokens: int = 16, top_k: int = 0) -> TokenLogprobs:
+    def chat_logprobs(
+        self, messages: list[dict], max_tokens: int = 16, top_k: int = 0
+    ) -> TokenLogprobs:
         """Log-probs of the reply's tokens (chat completions ``logprobs.content``)."""
         params: dict = {"max_tokens": int(max_tokens), "logprobs": True, "temperature": 0}
         if top_k:

@@ -22,8 +22,14 @@ __all__ = [
     "plot_population_vs_temperature",
 ]
 
-DEFAULT_PROMPTS = ("Once upon a time", "Water boils at", "In 1492, Columbus", "My favourite food is",
-                   "The capital of France is", "I think that")
+DEFAULT_PROMPTS = (
+    "Once upon a time",
+    "Water boils at",
+    "In 1492, Columbus",
+    "My favourite food is",
+    "The capital of France is",
+    "I think that",
+)
 
 
 def _short(text: str, n: int = 22) -> str:
@@ -39,14 +45,18 @@ def plot_population_vs_temperature(tree, ax=None, temperatures=None, top: int = 
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.2))
-    Ts = np.geomspace(0.03, 10.0, 120) if temperatures is None else np.asarray(temperatures, dtype=float)
+    Ts = (
+        np.geomspace(0.03, 10.0, 120)
+        if temperatures is None
+        else np.asarray(temperatures, dtype=float)
+    )
     pop = sequence_distribution(tree, Ts)  # (K, N)
     leaves = list(tree.leaves)
     m, g = leaves.index(map_leaf(tree)[0]), leaves.index(greedy_leaf(tree))
     at1 = sequence_distribution(tree, 1.0)
     order = [i for i in np.argsort(-at1) if i not in (m, g)][: max(top - 2, 0)]
     shown = [m] + ([g] if g != m else []) + order
-    colors = plt.get_cmap("tab10").colors
+    colors = plt.get_cmap("tab10")(np.arange(10))
     layers, labels, cols = [], [], []
     for j, i in enumerate(shown):
         tag = "MAP" if i == m else ("greedy" if i == g else "")
@@ -65,8 +75,11 @@ def plot_population_vs_temperature(tree, ax=None, temperatures=None, top: int = 
     ax.text(1.05, 0.97, "T = 1: the LM's own\ndistribution", va="top", fontsize=8)
     ax.set_xlabel("temperature T (sequence level: population ∝ p(y)^(1/T))")
     ax.set_ylabel(f"population after {tree.max_depth} generations")
-    ax.set_title(f"Quasispecies over the continuations of {tree.prompt!r}\n"
-                 f"(depth {tree.max_depth}, top-{tree.top_k} token tree; T → 0 selects the MAP)", fontsize=10)
+    ax.set_title(
+        f"Quasispecies over the continuations of {tree.prompt!r}\n"
+        f"(depth {tree.max_depth}, top-{tree.top_k} token tree; T → 0 selects the MAP)",
+        fontsize=10,
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return ax
 
@@ -79,13 +92,23 @@ def plot_entropy_vs_temperature(tree, axes=None, temperatures=None):
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    Ts = np.geomspace(0.02, 20.0, 150) if temperatures is None else np.asarray(temperatures, dtype=float)
+    Ts = (
+        np.geomspace(0.02, 20.0, 150)
+        if temperatures is None
+        else np.asarray(temperatures, dtype=float)
+    )
     prof = temperature_profile(tree, Ts)
     a, b = axes
     a.plot(Ts, prof.sequence_entropy, label="sequence level  p(y)^(1/T) / Z  (population)", lw=2)
     a.plot(Ts, prof.token_entropy, label="token level  (top-k sampling at T)", lw=2, ls="--")
     a.axhline(np.log(len(tree.leaves)), color="grey", lw=0.8, ls=":")
-    a.text(Ts[0], np.log(len(tree.leaves)) * 0.97, f"log {len(tree.leaves)} (uniform)", va="top", fontsize=8)
+    a.text(
+        Ts[0],
+        np.log(len(tree.leaves)) * 0.97,
+        f"log {len(tree.leaves)} (uniform)",
+        va="top",
+        fontsize=8,
+    )
     a.set_xscale("log")
     a.set_xlabel("temperature T")
     a.set_ylabel("entropy over the leaves (nats)")
@@ -134,8 +157,11 @@ def plot_decoders(lm, prompts=DEFAULT_PROMPTS, depth: int = 3, top_k: int = 5, a
     ax.set_xticks(x, ticks, fontsize=7.5)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_ylabel(f"log p(continuation | prompt), {depth} tokens")
-    ax.set_title(f"The T → 0 limit (MAP) vs decoders, SmolLM2-135M, depth-{depth} top-{top_k} trees\n"
-                 "(✓: certified — no continuation outside the tree scores higher)", fontsize=10)
+    ax.set_title(
+        f"The T → 0 limit (MAP) vs decoders, SmolLM2-135M, depth-{depth} top-{top_k} trees\n"
+        "(✓: certified — no continuation outside the tree scores higher)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower left")
     return ax, rows
 
@@ -176,7 +202,9 @@ def make_figures(out_dir="figures", lm=None, prompt: str = "Once upon a time") -
     plt.close(fig)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     plot_entropy_vs_temperature(tree, axes)
-    fig.suptitle(f"Sequence-level vs token-level temperature on the tree of {prompt!r}", fontsize=11)
+    fig.suptitle(
+        f"Sequence-level vs token-level temperature on the tree of {prompt!r}", fontsize=11
+    )
     fig.tight_layout()
     paths.append(out / "lm_entropy_vs_T.png")
     _save(fig, paths[-1])

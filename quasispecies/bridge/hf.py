@@ -55,8 +55,15 @@ class TransformersLM(LanguageModel):
         Bound on ``rows * padded length`` per forward call.
     """
 
-    def __init__(self, model_or_path, *, tokenizer=None, gguf_file: str | None = None,
-                 dtype: str = "float32", max_tokens_per_batch: int = 512):
+    def __init__(
+        self,
+        model_or_path,
+        *,
+        tokenizer=None,
+        gguf_file: str | None = None,
+        dtype: str = "float32",
+        max_tokens_per_batch: int = 512,
+    ):
         torch, transformers = _import_hf()
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
@@ -65,22 +72,30 @@ class TransformersLM(LanguageModel):
         if isinstance(model_or_path, str | os.PathLike):
             path = Path(model_or_path)
             if not path.is_dir():
-                raise ValueError(f"model_or_path: {str(path)!r} is not a local directory "
-                                 "(TransformersLM never downloads from a hub)")
+                raise ValueError(
+                    f"model_or_path: {str(path)!r} is not a local directory "
+                    "(TransformersLM never downloads from a hub)"
+                )
             if gguf_file is not None and not (path / gguf_file).is_file():
                 raise ValueError(f"gguf_file: {gguf_file!r} not found in {str(path)!r}")
-            kw = {"local_files_only": True}
+            kw: dict[str, object] = {"local_files_only": True}
             if gguf_file is not None:
                 kw["gguf_file"] = gguf_file
             try:
-                model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=self._dtype, **kw)
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    path, dtype=self._dtype, **kw
+                )
             except (OSError, ValueError) as err:
-                raise ValueError(f"model_or_path: cannot load a causal LM from {str(path)!r}: {err}") from None
+                raise ValueError(
+                    f"model_or_path: cannot load a causal LM from {str(path)!r}: {err}"
+                ) from None
             if tokenizer is None:
                 try:
                     tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kw)
                 except (OSError, ValueError) as err:
-                    raise ValueError(f"tokenizer: none saved in {str(path)!r} ({err}); pass tokenizer=") from None
+                    raise ValueError(
+                        f"tokenizer: none saved in {str(path)!r} ({err}); pass tokenizer="
+                    ) from None
             self.name = path.name if gguf_file is None else gguf_file
         elif isinstance(model_or_path, transformers.PreTrainedModel):
             model = model_or_path.to(self._dtype)
@@ -88,7 +103,9 @@ class TransformersLM(LanguageModel):
                 raise ValueError("tokenizer: required when a model object is given")
             self.name = type(model).__name__
         else:
-            raise ValueError(f"model_or_path: expected a directory or a PreTrainedModel, got {type(model_or_path).__name__}")
+            raise ValueError(
+                f"model_or_path: expected a directory or a PreTrainedModel, got {type(model_or_path).__name__}"
+            )
         model.eval()
         self.model = model
         self.tokenizer = tokenizer
@@ -131,7 +148,7 @@ class TransformersLM(LanguageModel):
         while i < len(order):
             T = len(seqs[order[i]])
             rows = max(1, self.max_tokens_per_batch // max(T, 1))
-            group = order[i:i + rows]
+            group = order[i : i + rows]
             i += len(group)
             yield group
 

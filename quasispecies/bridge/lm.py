@@ -126,7 +126,7 @@ class LanguageModel:
             raise ValueError("prompt: contains only whitespace")
         ctx = self.encode(context)
         whole = self.encode(context + continuation)
-        cont = whole[len(ctx):]
+        cont = whole[len(ctx) :]
         if not cont:
             raise ValueError(f"continuation: {continuation!r} adds no token to the prompt")
         return ctx, cont
@@ -155,7 +155,10 @@ class LanguageModel:
         """Batched :meth:`continuation_logprobs` over ``[(prompt, continuation), ...]``."""
         ids = [self._pair_ids(p, c) for p, c in pairs]
         out = self._sequence_logprobs([c + y for c, y in ids])
-        return [np.asarray(lp[len(c) - 1:], dtype=np.float64) for (c, _), (lp, _, _) in zip(ids, out, strict=True)]
+        return [
+            np.asarray(lp[len(c) - 1 :], dtype=np.float64)
+            for (c, _), (lp, _, _) in zip(ids, out, strict=True)
+        ]
 
     def score(self, prompt, continuation) -> float:
         """Summed log-probability :math:`\\sum_i \\log p(y_i \\mid c, y_{<i})` (a Python float)."""
@@ -226,8 +229,10 @@ class LanguageModel:
             raise ValueError("prefixes: empty list")
         logp = self._next_logprobs(prefixes)
         # Stable sort on -logp: equal log-probs keep increasing token id.
-        part = np.argpartition(-logp, top_k - 1, axis=1)[:, :top_k] if top_k < logp.shape[1] else (
-            np.broadcast_to(np.arange(logp.shape[1]), logp.shape)
+        part = (
+            np.argpartition(-logp, top_k - 1, axis=1)[:, :top_k]
+            if top_k < logp.shape[1]
+            else (np.broadcast_to(np.arange(logp.shape[1]), logp.shape))
         )
         vals = np.take_along_axis(logp, part, axis=1)
         kth = vals.min(axis=1, keepdims=True)
@@ -314,8 +319,10 @@ class GGUFModel(LanguageModel):
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"GGUFModel({self.name!r}, layers={c.n_layers}, dim={c.dim}, heads={c.n_heads}/"
-                f"{c.n_kv_heads}, vocab={c.vocab_size})")
+        return (
+            f"GGUFModel({self.name!r}, layers={c.n_layers}, dim={c.dim}, heads={c.n_heads}/"
+            f"{c.n_kv_heads}, vocab={c.vocab_size})"
+        )
 
     # ------------------------------------------------------------- tokenizer
     def encode(self, text: str) -> list[int]:
@@ -351,8 +358,15 @@ class GGUFModel(LanguageModel):
         tokens = np.zeros((1, P), dtype=np.int32)
         tokens[0, : len(prefix)] = prefix
         empty = jnp.zeros((cfg.n_layers, 0, cfg.n_kv_heads, cfg.head_dim), dtype=jnp.float32)
-        _, k, v = extend(self.params, cfg, jnp.asarray(tokens), empty, empty, jnp.int32(0),
-                         jnp.asarray([len(prefix) - 1], dtype=jnp.int32))
+        _, k, v = extend(
+            self.params,
+            cfg,
+            jnp.asarray(tokens),
+            empty,
+            empty,
+            jnp.int32(0),
+            jnp.asarray([len(prefix) - 1], dtype=jnp.int32),
+        )
         self.tokens_evaluated += len(prefix)
         entry = (k[:, 0], v[:, 0], len(prefix))
         self._cache[prefix] = entry
@@ -379,23 +393,32 @@ class GGUFModel(LanguageModel):
             if lcp:
                 pk, pv, plen = self._prefix_cache(tuple(first[:lcp]))
             else:
-                pk = pv = jnp.zeros((cfg.n_layers, 0, cfg.n_kv_heads, cfg.head_dim), dtype=jnp.float32)
+                pk = pv = jnp.zeros(
+                    (cfg.n_layers, 0, cfg.n_kv_heads, cfg.head_dim), dtype=jnp.float32
+                )
                 plen = 0
             suffixes = [p[lcp:] for p in prefixes]
             T = _bucket(max(len(s) for s in suffixes))
             rows = max(1, self.max_tokens_per_batch // T)
             rows = 1 << (rows.bit_length() - 1)  # a power of two
             for start in range(0, len(suffixes), rows):
-                chunk = suffixes[start:start + rows]
+                chunk = suffixes[start : start + rows]
                 B = min(rows, _bucket(len(chunk)))
                 tokens = np.zeros((B, T), dtype=np.int32)
                 last = np.zeros(B, dtype=np.int32)
                 for b, s in enumerate(chunk):
                     tokens[b, : len(s)] = s
                     last[b] = len(s) - 1
-                logp, _, _ = extend(self.params, cfg, jnp.asarray(tokens), pk, pv,
-                                    jnp.int32(plen), jnp.asarray(last))
-                out[start:start + len(chunk)] = np.asarray(logp)[: len(chunk)]
+                logp, _, _ = extend(
+                    self.params,
+                    cfg,
+                    jnp.asarray(tokens),
+                    pk,
+                    pv,
+                    jnp.int32(plen),
+                    jnp.asarray(last),
+                )
+                out[start : start + len(chunk)] = np.asarray(logp)[: len(chunk)]
                 self.tokens_evaluated += sum(len(s) for s in chunk)
         return out
 
@@ -423,7 +446,9 @@ class GGUFModel(LanguageModel):
                 tokens = np.zeros((B, T), dtype=np.int32)
                 for b, j in enumerate(group):
                     tokens[b, : len(seqs[j])] = seqs[j]
-                lp, vals, idx = sequence_logprobs(self.params, self.config, jnp.asarray(tokens), top_k)
+                lp, vals, idx = sequence_logprobs(
+                    self.params, self.config, jnp.asarray(tokens), top_k
+                )
                 lp = np.asarray(lp, dtype=np.float64)
                 if top_k:
                     vals = np.asarray(vals, dtype=np.float64)
@@ -453,8 +478,10 @@ def _load_tokenizer(tokenizer):
 @lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's printable-character alphabet for bytes, inverted (character -> byte)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
     )
     cs = bs[:]
     n = 0

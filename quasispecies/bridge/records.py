@@ -55,7 +55,9 @@ class TokenLogprobs:
             if lp is None:
                 continue
             if not isinstance(lp, int | float) or math.isnan(lp) or lp == math.inf:
-                raise ValueError(f"logprobs: entry {i} is {lp!r}; expected a number <= 0, -inf or None")
+                raise ValueError(
+                    f"logprobs: entry {i} is {lp!r}; expected a number <= 0, -inf or None"
+                )
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -86,7 +88,9 @@ class TokenLogprobs:
             "logprobs": [num(x) for x in self.logprobs],
             "top_logprobs": None
             if self.top_logprobs is None
-            else [None if d is None else {k: num(v) for k, v in d.items()} for d in self.top_logprobs],
+            else [
+                None if d is None else {k: num(v) for k, v in d.items()} for d in self.top_logprobs
+            ],
             "token_ids": None if self.token_ids is None else list(self.token_ids),
             "token_bytes": None
             if self.token_bytes is None

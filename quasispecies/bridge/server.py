@@ -34,7 +34,11 @@ def chatml_prompt(messages) -> str:
         raise ValueError("messages: expected a non-empty list of {role, content} objects")
     parts = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("role"), str)
+            or not isinstance(m.get("content"), str)
+        ):
             raise ValueError(f"messages[{i}]: expected an object with string 'role' and 'content'")
         parts.append(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n")
     return "".join(parts) + "<|im_start|>assistant\n"
@@ -61,12 +65,22 @@ class _Engine:
 
     def generate(self, ids: list[int], max_tokens: int, top: int):
         """Greedy continuation: [(id, logprob, [(alt_id, alt_logprob)...])]."""
-        out = []
+        out: list[tuple[int, float, list[tuple[int, float]]]] = []
         for _ in range(max_tokens):
-            alt_ids, alt_lp = self.lm.next_token_logprobs_batch([ids + [t for t, _, _ in out]], max(top, 1))
+            alt_ids, alt_lp = self.lm.next_token_logprobs_batch(
+                [ids + [t for t, _, _ in out]], max(top, 1)
+            )
             tid = int(alt_ids[0, 0])
-            out.append((tid, float(alt_lp[0, 0]),
-                        [(int(a), float(v)) for a, v in zip(alt_ids[0][:top], alt_lp[0][:top], strict=True)]))
+            out.append(
+                (
+                    tid,
+                    float(alt_lp[0, 0]),
+                    [
+                        (int(a), float(v))
+                        for a, v in zip(alt_ids[0][:top], alt_lp[0][:top], strict=True)
+                    ],
+                )
+            )
             if tid == self.eos:
                 break
         return out
@@ -86,35 +100,48 @@ class _Engine:
         ids = self.lm.encode(prompt)
         gen = self.generate(ids, max_tokens, k or 0)
         text = self.lm.decode([t for t, _, _ in gen])
-        choice: dict = {"index": 0, "finish_reason": "stop" if gen and gen[-1][0] == self.eos else "length"}
+        choice: dict = {
+            "index": 0,
+            "finish_reason": "stop" if gen and gen[-1][0] == self.eos else "length",
+        }
         choice["text"] = (prompt + text) if echo else text
         if k is not None:
-            entries = []  # (id, logprob or None, [(alt_id, alt_logprob)] or None)
+            entries: list[tuple[int, float | None, list[tuple[int, float]] | None]] = []
             if echo:
                 entries.append((ids[0], None, None))
                 if len(ids) > 1:
                     lp, vals, idx = self.lm._sequence_logprobs([ids], max(k, 1))[0]
                     for i in range(1, len(ids)):
-                        alts = [(int(a), float(v)) for a, v in zip(idx[i - 1][:k], vals[i - 1][:k], strict=True)]
+                        alts = [
+                            (int(a), float(v))
+                            for a, v in zip(idx[i - 1][:k], vals[i - 1][:k], strict=True)
+                        ]
                         entries.append((ids[i], float(lp[i - 1]), alts))
             entries.extend(gen)
-            tokens, lps, tops, offsets = [], [], [], []
+            tokens: list[str] = []
+            lps: list[float | None] = []
+            tops: list[dict[str, float] | None] = []
+            offsets: list[int] = []
             pos = 0
-            for tid, lp, alts in entries:
-                raw, t = self.token_info(tid)
+            for tid, entry_lp, entry_alts in entries:
+                _raw, t = self.token_info(tid)
                 tokens.append(self.key(tid))
-                lps.append(None if lp is None else _num(lp))
-                if alts is None:
+                lps.append(None if entry_lp is None else _num(entry_lp))
+                if entry_alts is None:
                     tops.append(None)
                 else:
                     d: dict[str, float] = {}
-                    for a, v in alts:
+                    for a, v in entry_alts:
                         d.setdefault(self.key(a), _num(v))
                     tops.append(d)
                 offsets.append(pos)
                 pos += len(t)
-            choice["logprobs"] = {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops,
-                                  "text_offset": offsets}
+            choice["logprobs"] = {
+                "tokens": tokens,
+                "token_logprobs": lps,
+                "top_logprobs": tops,
+                "text_offset": offsets,
+            }
         else:
             choice["logprobs"] = None
         if pk is not None:
@@ -124,11 +151,22 @@ class _Engine:
                 for i in range(1, len(ids)):
                     dist = dists[i - 1]
                     chosen = float(dist[ids[i]])
-                    entry = {str(ids[i]): {"logprob": _num(chosen), "rank": int((dist > chosen).sum()) + 1,
-                                           "decoded_token": self.lm.token_text(ids[i])}}
+                    entry = {
+                        str(ids[i]): {
+                            "logprob": _num(chosen),
+                            "rank": int((dist > chosen).sum()) + 1,
+                            "decoded_token": self.lm.token_text(ids[i]),
+                        }
+                    }
                     for r, a in enumerate(np.argsort(-dist, kind="stable")[:pk], start=1):
-                        entry.setdefault(str(int(a)), {"logprob": _num(float(dist[a])), "rank": r,
-                                                       "decoded_token": self.lm.token_text(int(a))})
+                        entry.setdefault(
+                            str(int(a)),
+                            {
+                                "logprob": _num(float(dist[a])),
+                                "rank": r,
+                                "decoded_token": self.lm.token_text(int(a)),
+                            },
+                        )
                     plp.append(entry)
             choice["prompt_logprobs"] = plp
             choice["prompt_token_ids"] = ids
@@ -138,8 +176,11 @@ class _Engine:
             "created": int(time.time()),
             "model": self.lm.name,
             "choices": [choice],
-            "usage": {"prompt_tokens": len(ids), "completion_tokens": len(gen),
-                      "total_tokens": len(ids) + len(gen)},
+            "usage": {
+                "prompt_tokens": len(ids),
+                "completion_tokens": len(gen),
+                "total_tokens": len(ids) + len(gen),
+            },
         }
 
     def chat(self, req: dict) -> dict:
@@ -151,8 +192,11 @@ class _Engine:
         gen = self.generate(ids, max_tokens, k)
         content = [t for t, _, _ in gen if t != self.eos]
         msg = {"role": "assistant", "content": self.lm.decode(content)}
-        choice: dict = {"index": 0, "message": msg,
-                        "finish_reason": "stop" if gen and gen[-1][0] == self.eos else "length"}
+        choice: dict = {
+            "index": 0,
+            "message": msg,
+            "finish_reason": "stop" if gen and gen[-1][0] == self.eos else "length",
+        }
         if want:
             entries = []
             for tid, lp, alts in gen:
@@ -160,14 +204,27 @@ class _Engine:
                 alt_entries = []
                 for a, v in alts[:k]:
                     ab, at = self.token_info(a)
-                    alt_entries.append({"token": at, "logprob": _num(v), "bytes": None if ab is None else list(ab)})
-                entries.append({"token": t, "logprob": _num(lp), "bytes": None if raw is None else list(raw),
-                                "top_logprobs": alt_entries})
+                    alt_entries.append(
+                        {"token": at, "logprob": _num(v), "bytes": None if ab is None else list(ab)}
+                    )
+                entries.append(
+                    {
+                        "token": t,
+                        "logprob": _num(lp),
+                        "bytes": None if raw is None else list(raw),
+                        "top_logprobs": alt_entries,
+                    }
+                )
             choice["logprobs"] = {"content": entries, "refusal": None}
         else:
             choice["logprobs"] = None
-        return {"id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()),
-                "model": self.lm.name, "choices": [choice]}
+        return {
+            "id": "chatcmpl-local",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.lm.name,
+            "choices": [choice],
+        }
 
 
 def _int(x, name: str) -> int:
@@ -193,7 +250,9 @@ def _handler(engine: _Engine):
 
         def do_GET(self):
             if self.path.rstrip("/") == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": engine.lm.name, "object": "model"}]})
+                self._send(
+                    200, {"object": "list", "data": [{"id": engine.lm.name, "object": "model"}]}
+                )
             else:
                 self._send(404, {"error": {"message": f"unknown path {self.path}"}})
 
@@ -231,7 +290,10 @@ def serve(lm, host: str = "127.0.0.1", port: int = 0):
     """
     server = ThreadingHTTPServer((host, port), _handler(_Engine(lm)))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="quasispecies-lm-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, name="quasispecies-lm-server", daemon=True
+    )
     thread.start()
     h, p = server.server_address[:2]
-    return server, f"http://{h}:{p}/v1"
+    host = h.decode() if isinstance(h, bytes) else str(h)
+    return server, f"http://{host}:{p}/v1"

@@ -25,8 +25,12 @@ other token (the tree keeps expanding after it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..mdp import MDP
 
 __all__ = ["TokenTree", "token_tree"]
 
@@ -62,7 +66,7 @@ class TokenTree:
     top_k, max_depth : int
     """
 
-    mdp: object
+    mdp: MDP
     x0: np.ndarray
     texts: list[str]
     depth: np.ndarray
@@ -134,7 +138,9 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
     from .lm import LanguageModel, _check_ids
 
     if not isinstance(lm, LanguageModel):
-        raise ValueError(f"lm: expected a quasispecies.bridge LanguageModel, got {type(lm).__name__}")
+        raise ValueError(
+            f"lm: expected a quasispecies.bridge LanguageModel, got {type(lm).__name__}"
+        )
     if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
         raise ValueError(f"depth: expected an integer >= 1, got {depth!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
@@ -174,7 +180,9 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
 
         bar = tqdm(total=depth, desc="token tree", unit="level")
     for d in range(depth):
-        ids, lps = lm.next_token_logprobs_batch([prompt_ids + list(tokens[s]) for s in level], n_query)
+        ids, lps = lm.next_token_logprobs_batch(
+            [prompt_ids + list(tokens[s]) for s in level], n_query
+        )
         new_level = []
         for i, s in enumerate(level):
             children = np.arange(nxt, nxt + top_k)

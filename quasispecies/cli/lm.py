@@ -34,17 +34,29 @@ def register(subparsers) -> None:
     def common(q, prompt: bool = True):
         if prompt:
             q.add_argument("--prompt", required=True, help="the prompt text (non-empty)")
-        q.add_argument("--gguf", default=None, help="a Llama-family GGUF file (default: the embedded SmolLM2-135M)")
+        q.add_argument(
+            "--gguf",
+            default=None,
+            help="a Llama-family GGUF file (default: the embedded SmolLM2-135M)",
+        )
         q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    t = sub.add_parser("tree", help="build the depth-D top-K token tree and write it as a fitness table")
+    t = sub.add_parser(
+        "tree", help="build the depth-D top-K token tree and write it as a fitness table"
+    )
     common(t)
-    t.add_argument("--depth", type=int, required=True, help="tokens generated along each path (D >= 1)")
-    t.add_argument("--top-k", type=int, required=True, help="next tokens kept at every node (K >= 1)")
+    t.add_argument(
+        "--depth", type=int, required=True, help="tokens generated along each path (D >= 1)"
+    )
+    t.add_argument(
+        "--top-k", type=int, required=True, help="next tokens kept at every node (K >= 1)"
+    )
     t.add_argument("--out", required=True, help="output table: .csv, .jsonl or .parquet")
     t.set_defaults(func=run_tree)
 
-    s = sub.add_parser("score", help="log p(continuation | prompt), continuation tokenised in context")
+    s = sub.add_parser(
+        "score", help="log p(continuation | prompt), continuation tokenised in context"
+    )
     common(s)
     s.add_argument("--continuation", required=True)
     s.set_defaults(func=run_score)
@@ -54,30 +66,46 @@ def register(subparsers) -> None:
     n.add_argument("--top-k", type=int, default=10)
     n.set_defaults(func=run_next)
 
-    d = sub.add_parser("decode", help="MAP (max-plus DP) vs greedy vs beam search, and entropy against T")
+    d = sub.add_parser(
+        "decode", help="MAP (max-plus DP) vs greedy vs beam search, and entropy against T"
+    )
     common(d)
     d.add_argument("--depth", type=int, default=3)
     d.add_argument("--top-k", type=int, default=5)
-    d.add_argument("--temperatures", default="0,0.25,0.5,1,2", help="comma-separated temperatures >= 0")
+    d.add_argument(
+        "--temperatures", default="0,0.25,0.5,1,2", help="comma-separated temperatures >= 0"
+    )
     d.set_defaults(func=run_decode)
 
-    r = sub.add_parser("parse", help="normalise a saved API response (OpenAI, vLLM, llama.cpp) to one record")
+    r = sub.add_parser(
+        "parse", help="normalise a saved API response (OpenAI, vLLM, llama.cpp) to one record"
+    )
     r.add_argument("response", help="a JSON file holding the server's response")
     r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     r.set_defaults(func=run_parse)
 
     f = sub.add_parser("figures", help="write the LM-bridge figures (lm_*.png)")
     f.add_argument("--out", default="figures", help="output folder (default: figures)")
-    f.add_argument("--prompt", default="Once upon a time", help="prompt of the population/entropy figures")
-    f.add_argument("--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)")
+    f.add_argument(
+        "--prompt", default="Once upon a time", help="prompt of the population/entropy figures"
+    )
+    f.add_argument(
+        "--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)"
+    )
     f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     f.set_defaults(func=run_figures)
 
-    v = sub.add_parser("serve", help="serve the model as an OpenAI-compatible endpoint (completions, chat)")
+    v = sub.add_parser(
+        "serve", help="serve the model as an OpenAI-compatible endpoint (completions, chat)"
+    )
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8000)
-    v.add_argument("--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)")
-    v.add_argument("--json", action="store_true", help="print the server address as JSON, then serve")
+    v.add_argument(
+        "--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)"
+    )
+    v.add_argument(
+        "--json", action="store_true", help="print the server address as JSON, then serve"
+    )
     v.set_defaults(func=run_serve)
 
 
@@ -124,7 +152,9 @@ def run_tree(args) -> int:
         raise ValueError(f"--out: unknown table type {out.suffix!r} (use {', '.join(SUFFIXES)})")
     lm = _model(args)
     t0 = time.perf_counter()
-    tree = token_tree(lm, args.prompt, args.depth, args.top_k, progress=not args.json and sys.stderr.isatty())
+    tree = token_tree(
+        lm, args.prompt, args.depth, args.top_k, progress=not args.json and sys.stderr.isatty()
+    )
     seconds = time.perf_counter() - t0
     write_table(out, tree.to_table())
     cmp = compare_decoders(tree, widths=())
@@ -155,8 +185,13 @@ def run_score(args) -> int:
     lps = lm.continuation_logprobs(ctx, cont)
     total = float(lps.sum())
     toks = [lm.token_text(i) for i in cont]
-    doc = {"prompt": args.prompt, "continuation": args.continuation, "logprob": total,
-           "tokens": toks, "token_logprobs": [float(x) for x in lps]}
+    doc = {
+        "prompt": args.prompt,
+        "continuation": args.continuation,
+        "logprob": total,
+        "tokens": toks,
+        "token_logprobs": [float(x) for x in lps],
+    }
     lines = [f"log p = {total:.6f}  (p = {math.exp(total):.6g})"] + [
         f"  {t!r:>16} {lp:10.6f}" for t, lp in zip(toks, lps, strict=True)
     ]
@@ -166,9 +201,16 @@ def run_score(args) -> int:
 def run_next(args) -> int:
     lm = _model(args)
     nt = lm.next_token_logprobs(args.prompt, args.top_k)
-    doc = {"prompt": args.prompt, "tokens": list(nt.tokens), "token_ids": list(nt.token_ids),
-           "logprobs": list(nt.logprobs)}
-    lines = [f"{t!r:>16} {lp:10.6f}  p = {math.exp(lp):.4f}" for t, lp in zip(nt.tokens, nt.logprobs, strict=True)]
+    doc = {
+        "prompt": args.prompt,
+        "tokens": list(nt.tokens),
+        "token_ids": list(nt.token_ids),
+        "logprobs": list(nt.logprobs),
+    }
+    lines = [
+        f"{t!r:>16} {lp:10.6f}  p = {math.exp(lp):.4f}"
+        for t, lp in zip(nt.tokens, nt.logprobs, strict=True)
+    ]
     return _emit(args, doc, lines)
 
 
@@ -181,7 +223,9 @@ def run_decode(args) -> int:
     try:
         temps = np.array([float(x) for x in args.temperatures.split(",") if x.strip()])
     except ValueError:
-        raise ValueError(f"--temperatures: expected comma-separated numbers, got {args.temperatures!r}") from None
+        raise ValueError(
+            f"--temperatures: expected comma-separated numbers, got {args.temperatures!r}"
+        ) from None
     if temps.size == 0:
         raise ValueError("--temperatures: empty list")
     lm = _model(args)
@@ -189,16 +233,29 @@ def run_decode(args) -> int:
     widths = [w for w in (2, 3) if w <= tree.top_k]
     cmp = compare_decoders(tree, widths)
     prof = temperature_profile(tree, temps)
-    doc = {**cmp.as_dict(), "temperatures": temps.tolist(),
-           "sequence_entropy": prof.sequence_entropy.tolist(), "token_entropy": prof.token_entropy.tolist(),
-           "kl_token_sequence": prof.kl_token_sequence.tolist()}
+    doc = {
+        **cmp.as_dict(),
+        "temperatures": temps.tolist(),
+        "sequence_entropy": prof.sequence_entropy.tolist(),
+        "token_entropy": prof.token_entropy.tolist(),
+        "kl_token_sequence": prof.kl_token_sequence.tolist(),
+    }
     lines = [
-        f"MAP    {cmp.map_text!r}  log p = {cmp.map_logprob:.4f}" + ("  (certified)" if cmp.map_certified else ""),
+        f"MAP    {cmp.map_text!r}  log p = {cmp.map_logprob:.4f}"
+        + ("  (certified)" if cmp.map_certified else ""),
         f"greedy {cmp.greedy_text!r}  log p = {cmp.greedy_logprob:.4f}",
         *[f"beam {w}  {t!r}  log p = {lp:.4f}" for w, (_, t, lp) in cmp.beam.items()],
         "     T   H_seq   H_token   KL(token||seq)",
-        *[f"{t:6.3g} {hs:7.3f} {ht:9.3f} {kl:10.4f}" for t, hs, ht, kl in
-          zip(temps, prof.sequence_entropy, prof.token_entropy, prof.kl_token_sequence, strict=True)],
+        *[
+            f"{t:6.3g} {hs:7.3f} {ht:9.3f} {kl:10.4f}"
+            for t, hs, ht, kl in zip(
+                temps,
+                prof.sequence_entropy,
+                prof.token_entropy,
+                prof.kl_token_sequence,
+                strict=True,
+            )
+        ],
     ]
     return _emit(args, doc, lines)
 
@@ -216,7 +273,8 @@ def run_parse(args) -> int:
     total = float(math.fsum(scored)) if scored else 0.0
     doc = {**rec.to_dict(), "text": rec.text, "total_logprob": _finite(total)}
     lines = [f"{rec.source}: {len(rec)} tokens, sum of log-probs {total:.6f}"] + [
-        f"  {t!r:>16} {'-' if lp is None else f'{lp:10.6f}'}" for t, lp in zip(rec.tokens, rec.logprobs, strict=True)
+        f"  {t!r:>16} {'-' if lp is None else f'{lp:10.6f}'}"
+        for t, lp in zip(rec.tokens, rec.logprobs, strict=True)
     ]
     return _emit(args, doc, lines)
 
@@ -234,7 +292,9 @@ def run_serve(args) -> int:
     lm = _model(args)
     server, url = serve(lm, args.host, args.port)
     msg = {"url": url, "model": lm.name}
-    print(json.dumps(msg) if args.json else f"serving {lm.name} at {url} (Ctrl-C to stop)", flush=True)
+    print(
+        json.dumps(msg) if args.json else f"serving {lm.name} at {url} (Ctrl-C to stop)", flush=True
+    )
     try:
         while True:
             time.sleep(3600)
