@@ -267,6 +267,7 @@ def run_chain(
     result_path=None,
     progress: bool = False,
     fmt: ChatFormat | None = None,
+    evaluator: str = "survey",
 ) -> dict[str, Any]:
     """Run the measurement (module docstring) and return a JSON-ready dict.
 
@@ -279,6 +280,9 @@ def run_chain(
     branches : answers generated per question and round (greedy + runners-up); all are
         rated, so they all count towards ``tpr``/``fpr``; the greedy one is *the* answer.
     threshold : ``"median"`` (median round-0 margin) or a number (nats).
+    evaluator : ``"survey"`` (the self-evaluation margin, the seed essay's survey trick) or
+        ``"likelihood"`` (the mean log-prob per token of the model's own answer; no survey
+        prompt is run). The chosen score is stored as each answer's ``margin``.
     result_path : JSON file written atomically after every round; an existing file with
         the same configuration is resumed.
     """
@@ -292,6 +296,8 @@ def run_chain(
                         ("max_tokens", max_tokens, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
+    if evaluator not in ("survey", "likelihood"):
+        raise ValueError(f"evaluator: expected 'survey' or 'likelihood', got {evaluator!r}")
     if not (threshold == "median" or isinstance(threshold, int | float)):
         raise ValueError(f"threshold: expected 'median' or a number, got {threshold!r}")
     cfg = {
@@ -300,6 +306,8 @@ def run_chain(
         "buffer": buffer, "branches": branches, "max_tokens": max_tokens,
         "threshold": threshold, "seed": seed, "system": fmt.system, "survey": SURVEY,
     }
+    if evaluator != "survey":  # the default is left out, so older survey results still resume
+        cfg["evaluator"] = evaluator
     key = _config_key(cfg)
     path = Path(result_path) if result_path is not None else None
     done: list[dict[str, Any]] = []
@@ -332,7 +340,8 @@ def run_chain(
             cands = answer_candidates(lm, fmt.answer_prompt(q.question, context), branches, max_tokens,
                                       fmt, with_logprobs=True)
             rated = [{"answer": a, "correct": is_correct(a, q.answers),
-                      "margin": self_evaluate(lm, q.question, a, fmt),
+                      "margin": (self_evaluate(lm, q.question, a, fmt) if evaluator == "survey"
+                                 else lp / n),
                       "likelihood": lp / n}  # mean log-prob per generated token
                      for a, lp, n in cands]
             items.append({

@@ -156,7 +156,8 @@ def collapse_attractor_figure(study: dict[str, Any], path) -> Path:
     return _save(fig, path)
 
 
-def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any] | None = None) -> Path:
+def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any] | None = None,
+                       evaluator: str = "survey") -> Path:
     """Error rate per chaining round: the real model against :func:`filter_rounds`.
 
     Left: observed error of the model's answers and of the passing buffer, with the
@@ -191,8 +192,12 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     auc_l = summary.get("auc_likelihood")
     if auc_l and auc_l[0] is not None:
         extra = f", likelihood AUC = {auc_l[0]:.2f}"
-    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions\nself-evaluation: tpr = {summary['tpr0']:.2f}, "
-                 f"fpr = {summary['fpr0']:.2f}, AUC = {summary['auc'][0]:.2f}{extra}", loc="left", fontsize=8.5)
+    judge = "survey self-evaluation" if evaluator == "survey" else "answer likelihood"
+    if evaluator != "survey":
+        extra = ""
+    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions, kept by {judge}\n"
+                 f"tpr = {summary['tpr0']:.2f}, fpr = {summary['fpr0']:.2f}, AUC = {summary['auc'][0]:.2f}{extra}",
+                 loc="left", fontsize=8.5)
     ax.legend(loc="upper right", fontsize=7)
     if simulation:
         ax2 = axes[0][1]

@@ -28,11 +28,15 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=12, help="answer length cap (default 12)")
     p.add_argument("--threshold", default="median",
                    help="pass threshold on the margin in nats, or 'median' of round 0 (default)")
+    p.add_argument("--evaluator", choices=("survey", "likelihood"), default="survey",
+                   help="what decides which answers are kept: the survey self-evaluation (default) "
+                        "or the model's mean token log-prob of its answer")
     p.add_argument("--seed", type=int, default=0, help="context sampling seed (default 0)")
-    p.add_argument("--result", default="benchmarks/results/chain.json", metavar="FILE",
-                   help="result JSON, resumed if present (default benchmarks/results/chain.json)")
+    p.add_argument("--result", default=None, metavar="FILE",
+                   help="result JSON, resumed if present (default benchmarks/results/chain.json, "
+                        "chain_likelihood.json for --evaluator likelihood)")
     p.add_argument("--figures", default="figures", metavar="DIR",
-                   help="directory for chain_error.png (default figures)")
+                   help="directory for chain_error.png / chain_error_likelihood.png (default figures)")
     p.add_argument("--replicates", type=int, default=2000,
                    help="finite-buffer simulation replicates for the figure (default 2000)")
     p.add_argument("--no-run", action="store_true",
@@ -79,7 +83,8 @@ def run(args) -> int:
             threshold = float(threshold)
         except ValueError:
             raise ValueError(f"--threshold: expected 'median' or a number, got {args.threshold!r}") from None
-    result_path = Path(args.result)
+    suffix = "" if args.evaluator == "survey" else "_likelihood"
+    result_path = Path(args.result or f"benchmarks/results/chain{suffix}.json")
     if args.no_run:
         if not result_path.exists():
             raise ValueError(f"--result: {result_path} does not exist (run without --no-run first)")
@@ -97,11 +102,14 @@ def run(args) -> int:
             questions = questions[: args.limit]
         result = run_chain(default_lm(), questions, rounds=args.rounds, buffer=args.buffer,
                            branches=args.branches, max_tokens=args.max_tokens, threshold=threshold,
-                           seed=args.seed, result_path=result_path, progress=args.progress)
+                           seed=args.seed, result_path=result_path, progress=args.progress,
+                           evaluator=args.evaluator)
         summary = result["summary"]
     rounds = len(summary["eps"]) - 1
     sim = simulate_buffers(summary, rounds, replicates=args.replicates) if summary["n_passed"][0] else None
-    fig = chain_error_figure(summary, Path(args.figures) / "chain_error.png", sim)
+    evaluator = result.get("config", {}).get("evaluator", args.evaluator)
+    fig = chain_error_figure(summary, Path(args.figures) / f"chain_error{'' if evaluator == 'survey' else '_likelihood'}.png",
+                             sim, evaluator=evaluator)
     if args.json:
         print(json.dumps({"summary": summary, "simulation": sim, "result": str(result_path),
                           "figures": [str(fig)]}))
