@@ -236,3 +236,24 @@ def test_depth3_top5_builds_fast(lm):
     elapsed = time.perf_counter() - t0
     assert tree.num_states == 156
     assert elapsed < 60.0, elapsed
+
+
+def test_tilted_tree_is_the_kl_regularised_optimum(tree):
+    """Adding r/beta on the last edge gives the T = 1 population p(y) e^{r/beta} / Z."""
+    leaves = tree.leaves
+    r = np.array([float(len(tree.texts[s])) for s in leaves])  # a toy reward: longer text
+    p0 = np.exp(tree.logprob[leaves] - np.logaddexp.reduce(tree.logprob[leaves]))
+    for beta in (0.5, 2.0):
+        tilted = tree.tilted(lambda text: float(len(text)), beta)
+        x = qs.evolve(tilted.mdp, 1.0, 3, tilted.x0)[-1][leaves]
+        want = p0 * np.exp(r / beta)
+        np.testing.assert_allclose(x, want / want.sum(), rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(x, qs.selection.tilt(p0, r, beta), rtol=1e-10, atol=1e-15)
+    # a strong tilt toward a reward with a unique maximum collapses the distribution onto it
+    r2 = np.random.default_rng(0).normal(size=leaves.size)
+    h = [qs.bridge.entropy(sequence_distribution(tree.tilted(r2, b), 1.0)) for b in (1e3, 1e-3)]
+    assert abs(h[0] - qs.bridge.entropy(p0)) < 0.01 and h[1] < 0.05
+    with pytest.raises(ValueError, match="beta"):
+        tree.tilted(r, 0.0)
+    with pytest.raises(ValueError, match="one per leaf"):
+        tree.tilted(r[:3], 1.0)

@@ -122,7 +122,7 @@ class _Engine:
             lps: list[float | None] = []
             tops: list[dict[str, float] | None] = []
             offsets: list[int] = []
-            pos = 0
+            pos = 0 if echo else len(prompt)  # offsets index prompt + completion
             for tid, entry_lp, entry_alts in entries:
                 _raw, t = self.token_info(tid)
                 tokens.append(self.key(tid))

@@ -24,6 +24,7 @@ other token (the tree keeps expanding after it).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,42 @@ class TokenTree:
         if self.depth[s] == self.max_depth:
             return np.zeros(0, dtype=np.int64)
         return np.asarray(self.mdp.next_state[s, :, 0], dtype=np.int64)
+
+    def tilted(self, leaf_reward, beta: float) -> TokenTree:
+        """The tree with ``r(y) / beta`` added to the reward of the last token of each leaf.
+
+        ``leaf_reward`` is an array over :attr:`leaves` or a callable ``text -> float``.
+        The ``T = 1`` population of the tilted tree is then ``p(y) exp(r(y) / beta) / Z``,
+        the KL-regularised RL optimum (``qs.selection.tilt``; RLHF as a Bayesian update);
+        sweeping ``T`` re-heats it.
+        """
+        from ..mdp import MDP
+
+        if not (isinstance(beta, int | float | np.floating) and np.isfinite(beta) and beta > 0):
+            raise ValueError(f"beta: expected a finite number > 0, got {beta!r}")
+        leaves = self.leaves
+        if callable(leaf_reward):
+            r = np.array([float(leaf_reward(self.texts[s])) for s in leaves])
+        else:
+            r = np.asarray(leaf_reward, dtype=np.float64)
+        if r.shape != leaves.shape:
+            raise ValueError(
+                f"leaf_reward: expected {leaves.size} values (one per leaf), got shape {r.shape}"
+            )
+        if np.isnan(r).any() or np.isposinf(r).any():
+            raise ValueError("leaf_reward: contains NaN or +inf")
+        R = self.mdp.reward[:, :, 0].copy()
+        parents = self.parent[leaves]
+        actions = np.array(
+            [
+                int(np.flatnonzero(self.mdp.next_state[p, :, 0] == s)[0])
+                for p, s in zip(parents, leaves, strict=True)
+            ]
+        )
+        R[parents, actions] += r / float(beta)
+        mdp = MDP.from_transitions(self.mdp.next_state[:, :, 0], R)
+        mdp.labels = self.mdp.labels
+        return dataclasses.replace(self, mdp=mdp, logprob=self.logprob.copy())
 
     def to_table(self):
         """The tree as a fitness table (:class:`quasispecies.tables.Table`) with text labels."""
