@@ -209,7 +209,17 @@ class KBest:
         sg = jnp.broadcast_to(seg[:, None], p.shape).reshape(-1)
         dead = jnp.isneginf(P) | jnp.isneginf(Q)
         sg = jnp.where(dead, num, sg)  # empty slots sort into an overflow segment
-        order = jnp.lexsort((-jnp.where(dead, 0.0, Q), -jnp.where(dead, 0.0, P), sg))
+        nP = -jnp.where(dead, 0.0, P)
+        nQ = -jnp.where(dead, 0.0, Q)
+        first = jnp.lexsort((nQ, nP, sg))
+        # Scores equal up to rounding (TIE_RTOL, chained) form one tie group, ordered by the
+        # secondary key: at T = 0 that is the T -> 0+ order of paths with equal return.
+        sp, ssg = -nP[first], sg[first]
+        prev = jnp.concatenate([sp[:1], sp[:-1]])
+        prev_sg = jnp.concatenate([ssg[:1] - 1, ssg[:-1]])
+        brk = (ssg != prev_sg) | (prev - sp > TIE_RTOL * (1.0 + jnp.abs(prev)))
+        group = jnp.cumsum(brk)
+        order = first[jnp.lexsort((nP[first], nQ[first], group))]
         ss = sg[order]
         start = jnp.searchsorted(ss, jnp.arange(num + 1), side="left")
         rank = jnp.arange(P.shape[0]) - start[ss]
