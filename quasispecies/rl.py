@@ -122,12 +122,20 @@ def _check_discount(discount, *, allow_one: bool) -> float:
 
 
 def _raw_arrays(mdp: MDP):
-    """``(next_state, prob, log P, log pi0, reward, live)`` as JAX arrays (successor lists)."""
+    """``(next_state, prob, log P, log pi0, reward, live, safe)`` as JAX arrays.
+
+    ``live[s, a, b]``: the transition has positive kernel weight and finite reward.
+    ``safe[s, a]``: the action is allowed and none of its successors of positive
+    probability has reward ``-inf`` (the expectation of such an action is ``-inf``;
+    in the path sum that outcome merely carries no weight).
+    """
     lk = mdp.log_kernel
     live = np.isfinite(lk)
+    allowed = live.any(axis=2)
     with np.errstate(divide="ignore"):
-        logpi0 = np.where(live.any(axis=2), np.log(mdp.pi0), -np.inf)
+        logpi0 = np.where(allowed, np.log(mdp.pi0), -np.inf)
         logP = np.where(live, np.log(mdp.prob), -np.inf)
+    safe = allowed & ~((mdp.prob > 0) & ~live).any(axis=2)
     r = np.where(live, mdp.reward, 0.0)
     prob = np.where(live, mdp.prob, 0.0)
     return (
@@ -137,6 +145,7 @@ def _raw_arrays(mdp: MDP):
         jnp.asarray(logpi0),
         jnp.asarray(r),
         jnp.asarray(live),
+        jnp.asarray(safe),
     )
 
 
@@ -145,24 +154,23 @@ def _discounted(v, discount):
 
 
 # ------------------------------------------------------------------ finite horizon
-def _bellman_step(ve, vo, ns, prob, r, live, discount):
-    allowed = live.any(axis=-1)
+def _bellman_step(ve, vo, ns, prob, r, live, safe, discount):
     nve = _discounted(ve, discount)[ns]
     nvo = _discounted(vo, discount)[ns]
     ue = jnp.where(live, prob * jnp.where(live, r + nve, 0.0), 0.0)
     dead_succ = (live & jnp.isneginf(nve)).any(axis=-1)
-    qe = jnp.where(allowed & ~dead_succ, jnp.sum(ue, axis=-1), -jnp.inf)
+    qe = jnp.where(safe & ~dead_succ, jnp.sum(ue, axis=-1), -jnp.inf)
     qo = jnp.max(jnp.where(live, r + nvo, -jnp.inf), axis=-1)
     return qe, qo
 
 
 @partial(jax.jit, static_argnames=("horizon",))
-def _bellman_kernel(ns, prob, r, live, discount, horizon: int):
+def _bellman_kernel(ns, prob, r, live, safe, discount, horizon: int):
     S, A = live.shape[:2]
 
     def step(carry, _):
         ve, vo = carry
-        qe, qo = _bellman_step(ve, vo, ns, prob, r, live, discount)
+        qe, qo = _bellman_step(ve, vo, ns, prob, r, live, safe, discount)
         nv = (jnp.max(qe, axis=-1), jnp.max(qo, axis=-1))
         return nv, (qe, qo)
 
@@ -185,8 +193,8 @@ def finite_horizon_q(
     mdp = _check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")
     g = _check_discount(discount, allow_one=True)
-    ns, prob, _, _, r, live = _raw_arrays(mdp)
-    _, _, qe, qo = _bellman_kernel(ns, prob, r, live, g, horizon)
+    ns, prob, _, _, r, live, safe = _raw_arrays(mdp)
+    _, _, qe, qo = _bellman_kernel(ns, prob, r, live, safe, g, horizon)
     return np.asarray(qo if optimistic else qe)
 
 
@@ -205,8 +213,8 @@ def finite_horizon_values(mdp, horizon: int, *, discount: float = 1.0) -> Values
     mdp = _check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")
     g = _check_discount(discount, allow_one=True)
-    ns, prob, _, _, r, live = _raw_arrays(mdp)
-    ve, vo, _, _ = _bellman_kernel(ns, prob, r, live, g, horizon)
+    ns, prob, _, _, r, live, safe = _raw_arrays(mdp)
+    ve, vo, _, _ = _bellman_kernel(ns, prob, r, live, safe, g, horizon)
     return Values(np.asarray(ve), np.asarray(vo))
 
 
@@ -220,13 +228,13 @@ def optimal_actions(q: np.ndarray, rtol: float = OPT_RTOL) -> np.ndarray:
 
 
 # -------------------------------------------------------------- soft value iteration
-def _soft_backup(V, ns, prob, logP, logpi0, r, live, T, discount, form: str, actions: str):
+def _soft_backup(V, ns, prob, logP, logpi0, r, live, safe, T, discount, form: str, actions: str):
     nv = _discounted(V, discount)[ns]
     allowed = jnp.isfinite(logpi0)
     if form == "expectation":
         ue = jnp.where(live, prob * jnp.where(live, r + nv, 0.0), 0.0)
         dead_succ = (live & jnp.isneginf(nv)).any(axis=-1)
-        Q = jnp.where(allowed & ~dead_succ, jnp.sum(ue, axis=-1), -jnp.inf)
+        Q = jnp.where(safe & ~dead_succ, jnp.sum(ue, axis=-1), -jnp.inf)
     else:
         Q = reduce(jnp.where(live, r + nv, -jnp.inf), T, axis=-1, logw=logP)
         Q = jnp.where(allowed, Q, -jnp.inf)
@@ -242,7 +250,7 @@ def _soft_backup(V, ns, prob, logP, logpi0, r, live, T, discount, form: str, act
 
 @partial(jax.jit, static_argnames=("horizon", "form", "actions"))
 def _soft_finite(arrays, T, discount, horizon: int, form: str, actions: str):
-    ns, prob, logP, logpi0, r, live = arrays
+    ns, prob, logP, logpi0, r, live, safe = arrays
     T = jnp.asarray(T, r.dtype)
     S, A = logpi0.shape
     V = jnp.zeros((S,), r.dtype)
@@ -251,7 +259,9 @@ def _soft_finite(arrays, T, discount, horizon: int, form: str, actions: str):
 
     def step(carry, _):
         V, _, _ = carry
-        return _soft_backup(V, ns, prob, logP, logpi0, r, live, T, discount, form, actions), None
+        return _soft_backup(
+            V, ns, prob, logP, logpi0, r, live, safe, T, discount, form, actions
+        ), None
 
     (V, Q, pi), _ = jax.lax.scan(step, (V, Q, pi), None, length=horizon)
     return V, Q, pi, jnp.asarray(horizon)
@@ -259,7 +269,7 @@ def _soft_finite(arrays, T, discount, horizon: int, form: str, actions: str):
 
 @partial(jax.jit, static_argnames=("form", "actions", "max_iter"))
 def _soft_infinite(arrays, T, discount, tol, form: str, actions: str, max_iter: int):
-    ns, prob, logP, logpi0, r, live = arrays
+    ns, prob, logP, logpi0, r, live, safe = arrays
     T = jnp.asarray(T, r.dtype)
     S, A = logpi0.shape
 
@@ -269,7 +279,9 @@ def _soft_infinite(arrays, T, discount, tol, form: str, actions: str, max_iter: 
 
     def body(state):
         it, V, _, _, _ = state
-        Vn, Q, pi = _soft_backup(V, ns, prob, logP, logpi0, r, live, T, discount, form, actions)
+        Vn, Q, pi = _soft_backup(
+            V, ns, prob, logP, logpi0, r, live, safe, T, discount, form, actions
+        )
         both = jnp.isfinite(Vn) & jnp.isfinite(V)
         same_inf = jnp.isneginf(Vn) & jnp.isneginf(V)
         diff = jnp.where(both, jnp.abs(Vn - V), jnp.where(same_inf, 0.0, jnp.inf))
@@ -362,7 +374,7 @@ def _viable(mdp: MDP, optimistic: bool):
             edge = live & succ_ok
             act = edge.any(axis=2)
         else:
-            act = live.any(axis=2) & ~(live & ~succ_ok).any(axis=2)
+            act = live.any(axis=2) & ~((mdp.prob > 0) & ~(live & succ_ok)).any(axis=2)
             edge = live & act[:, :, None]
         new = act.any(axis=1)
         if np.array_equal(new, ok):
