@@ -290,13 +290,12 @@ def _value_iteration(mdp, g, n=3000):
 @pytest.mark.parametrize("seed", range(30))
 def test_policy_iteration_matches_pymdptoolbox_and_long_value_iteration(seed):
     mdp = qs.random_mdp(5, 3, seed=seed, stochastic=True, density=0.6 if seed % 2 else 1.0)
-    # pymdptoolbox needs every action allowed everywhere: use density 1 for its check.
     g = 0.9 if seed % 3 else 0.5
     got = rl.policy_iteration(mdp, g)
     # g^3000 < 1e-137: value iteration this long is exact to float64 rounding.
     np.testing.assert_allclose(got.values, _value_iteration(mdp, g), rtol=0, atol=1e-10)
-    if mdp.allowed.all():
-        P, R, _ = brute.dense_arrays(mdp)
+    if mdp.allowed.all():  # pymdptoolbox needs every action allowed everywhere
+        P, _, _ = brute.dense_arrays(mdp)
         tb = mdptoolbox.mdp.PolicyIteration(P.transpose(1, 0, 2), mdp.R, g)
         tb.run()
         np.testing.assert_allclose(got.values, tb.V, rtol=0, atol=1e-9)
