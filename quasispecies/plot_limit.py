@@ -180,7 +180,7 @@ def gap_figure(reports):
             ax.set_title(f"{label} (H = {rep.horizon}, start {rep.start})")
             if i == 0:
                 ax.set_ylabel("value from the start state")
-            ax.legend(loc="lower left")
+            ax.legend(loc="best")
         ax = axes[n]
         for i, (label, rep) in enumerate(reports):
             gap = np.nan_to_num(rep.gap, nan=0.0)
@@ -192,7 +192,11 @@ def gap_figure(reports):
         ax.set_xlabel("state $s$")
         ax.set_ylabel(r"$V^+_H(s) - V^*_H(s)$")
         ax.set_title("what selection cannot see")
-        ax.legend(loc="center right")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if n > 1:
+            ax.legend(loc="center right")
     return fig
 
 

@@ -1,0 +1,171 @@
+"""``quasispecies paths``: the heaviest paths of an MDP at temperature T, and the path sum."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "paths",
+        help="the K heaviest paths at temperature T, path count, T log Z and path entropy",
+        description=(
+            "The population after H steps is a sum over paths weighted by "
+            "x0 * prod K * exp(G / T). Prints the K heaviest paths (k-best dynamic programme, no "
+            "enumeration), the number of paths, T log Z, the entropy and E[G] of the path "
+            "distribution, and the Bellman and best-path values V*_H, V+_H of the start state. "
+            "--out streams every path to a file."
+        ),
+    )
+    p.add_argument("mdp_file", metavar="MDP_FILE", help=".npz, .json, .csv, .jsonl or .parquet")
+    p.add_argument("--temperature", required=True, type=float, metavar="T", help="T >= 0")
+    p.add_argument("--horizon", required=True, type=int, metavar="H", help="number of steps")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        metavar="S",
+        help="start state (x0 = delta_S); default: the file's x0, else state 0",
+    )
+    p.add_argument("--top", type=int, default=10, metavar="K", help="how many paths (default 10)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="stream every path to FILE (.csv or .jsonl), written atomically",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for --out")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=run)
+
+
+def _write_all(path, mdp, T, H, x0, progress: bool) -> int:
+    from pathlib import Path
+
+    from ..io import atomic_write
+    from ..paths import iter_chunks
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise ValueError(f"--out: expected a .csv or .jsonl file, got {path.name!r}")
+    n = 0
+    with atomic_write(path, "w") as fh:
+        if suffix == ".csv":
+            fh.write("index,states,actions,log_weight,reward,log_prior\n")
+        for chunk in iter_chunks(mdp, T, H, x0, progress=progress):
+            for i in range(chunk.states.shape[0]):
+                states = " ".join(map(str, chunk.states[i].tolist()))
+                actions = " ".join(map(str, chunk.actions[i].tolist()))
+                lw, g, lp = (
+                    float(chunk.log_weight[i]),
+                    float(chunk.reward[i]),
+                    float(chunk.log_prior[i]),
+                )
+                if suffix == ".csv":
+                    fh.write(f"{n},{states},{actions},{lw!r},{g!r},{lp!r}\n")
+                else:
+                    fh.write(
+                        json.dumps(
+                            {
+                                "index": n,
+                                "states": chunk.states[i].tolist(),
+                                "actions": chunk.actions[i].tolist(),
+                                "log_weight": lw,
+                                "reward": g,
+                                "log_prior": lp,
+                            }
+                        )
+                        + "\n"
+                    )
+                n += 1
+    return n
+
+
+def run(args) -> int:
+    import sys
+
+    import numpy as np
+
+    from .._validate import check_temperature
+    from ..io import load_mdp
+    from ..paths import num_paths, top_k, trajectory_stats
+    from ..rl import _jsonable, finite_horizon_values
+
+    mdp, x0 = load_mdp(args.mdp_file)
+    T = float(check_temperature(args.temperature, "--temperature")[0])
+    if args.horizon < 0:
+        raise ValueError(f"--horizon: must be >= 0, got {args.horizon}")
+    if args.top < 1:
+        raise ValueError(f"--top: must be >= 1, got {args.top}")
+    if args.start is not None:
+        if not 0 <= args.start < mdp.num_states:
+            raise ValueError(f"--start: state {args.start} is outside [0, {mdp.num_states})")
+        x0 = args.start
+    elif x0 is None:
+        x0 = 0
+    elif np.count_nonzero(x0) == 1:
+        x0 = int(np.flatnonzero(x0)[0])  # a point mass: report it as a start state
+    H = args.horizon
+    stats = trajectory_stats(mdp, T, H, x0)
+    best = top_k(mdp, T, H, args.top, x0)
+    count = num_paths(mdp, H, x0)
+    logZ = float(stats.scaled_log_partition)
+    if T > 0:
+        prob = np.exp(best.log_weight - logZ / T) if np.isfinite(logZ) else np.zeros(0)
+    else:
+        tie = np.abs(best.reward - logZ) <= 1e-12 * (1 + abs(logZ))
+        prob = np.where(tie, np.exp(best.log_prior - float(stats.log_multiplicity)), 0.0)
+    doc = {
+        "temperature": T,
+        "horizon": H,
+        "start": x0 if isinstance(x0, int) else None,
+        "x0": None if isinstance(x0, int) else np.asarray(x0).tolist(),
+        "num_paths": count,
+        "scaled_log_partition": logZ,
+        "entropy": float(stats.entropy),
+        "expected_return": float(stats.expected_return),
+        "kl_from_prior": float(stats.kl_from_prior),
+        "top": [
+            {
+                "states": best.states[i].tolist(),
+                "actions": best.actions[i].tolist(),
+                "log_weight": float(best.log_weight[i]),
+                "reward": float(best.reward[i]),
+                "probability": float(prob[i]),
+            }
+            for i in range(best.states.shape[0])
+        ],
+    }
+    if isinstance(x0, int):
+        vals = finite_horizon_values(mdp, H)
+        doc["expected_value"] = float(vals.expected[x0])
+        doc["optimistic_value"] = float(vals.optimistic[x0])
+    if args.out:
+        progress = not (args.no_progress or args.json) and sys.stderr.isatty()
+        doc["written"] = _write_all(args.out, mdp, T, H, x0, progress)
+        doc["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(_jsonable(doc)))
+        return 0
+    print(
+        f"T = {T:g}, horizon H = {H}, start = {doc['start'] if doc['start'] is not None else 'x0'}"
+    )
+    print(
+        f"paths: {count}   T log Z = {logZ:.6f}   entropy = {doc['entropy']:.4f} nats   "
+        f"E[G] = {doc['expected_return']:.6f}"
+    )
+    if "expected_value" in doc:
+        print(
+            f"V*_H = {doc['expected_value']:.6f} (Bellman)   V+_H = {doc['optimistic_value']:.6f} "
+            "(best path)"
+        )
+    print(f"{'rank':>4}  {'probability':>11}  {'G':>10}  {'log weight':>12}  states / actions")
+    for i, row in enumerate(doc["top"]):
+        print(
+            f"{i + 1:>4}  {row['probability']:>11.4g}  {row['reward']:>10.5f}  "
+            f"{row['log_weight']:>12.5g}  {row['states']} / {row['actions']}"
+        )
+    if args.out:
+        print(f"wrote {doc['written']} paths to {args.out}")
+    return 0
