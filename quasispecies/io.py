@@ -103,7 +103,7 @@ def save_mdp(path, mdp: MDP, x0=None) -> Path:
     elif suffix in TABLE_SUFFIXES:
         from .tables import write_table
 
-        write_table(path, mdp)
+        write_table(path, mdp, x0=x0)
     else:
         raise ValueError(
             f"path: unknown MDP file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)"
