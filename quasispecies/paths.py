@@ -310,7 +310,7 @@ def _make_paths(states, actions, lp, G, Ts, sweep: bool) -> Paths:
 
 
 def _progress(progress, total: int, desc: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
