@@ -491,6 +491,12 @@ def to_original(op: PullOperator, v) -> np.ndarray:
     return np.asarray(v)[..., op.inv]
 
 
+def _padded(Ts: np.ndarray) -> jax.Array:
+    """Temperatures padded (by repeating the last) to a power of two: fewer recompiles."""
+    n = 1 << max(0, int(np.ceil(np.log2(len(Ts)))))
+    return jnp.asarray(np.concatenate([Ts, np.full(n - len(Ts), Ts[-1])]))
+
+
 def horizon(
     mdp,
     temperatures,
@@ -521,33 +527,29 @@ def horizon(
     zero = Ts == 0
     todo_log = np.flatnonzero(~zero) if kernel == "log" else np.array([], dtype=int)
     todo_pair = np.flatnonzero(zero) if kernel != "pair" else np.arange(K)
+
+    def put(idx, xs, uu, xx, name, keep=None):
+        keep = np.ones(len(idx), dtype=bool) if keep is None else keep
+        u[idx[keep]] = to_original(op, uu)[: len(idx)][keep]
+        x[idx[keep]] = to_original(op, xx)[: len(idx)][keep]
+        if history:
+            hist[idx[keep], 1:] = to_original(op, xs)[: len(idx)][keep]
+        which[idx[keep]] = name
+
     if kernel == "auto" and (~zero).any():
         idx = np.flatnonzero(~zero)
         xs, uu, xx, ok = _linear_all(
-            arrs, jnp.asarray(Ts[idx]), x0i, op.reward_max, steps, static, history
+            arrs, _padded(Ts[idx]), x0i, op.reward_max, steps, static, history
         )
-        ok = np.asarray(ok)
-        good = idx[ok]
-        u[good] = to_original(op, uu)[ok]
-        x[good] = to_original(op, xx)[ok]
-        if history:
-            hist[good, 1:] = to_original(op, xs)[ok]
-        which[good] = "linear"
+        ok = np.asarray(ok)[: len(idx)]
+        put(idx, xs, uu, xx, "linear", ok)
         todo_log = idx[~ok]
     if len(todo_log):
-        xs, uu, xx = _log_all(arrs, jnp.asarray(Ts[todo_log]), x0i, steps, static, history)
-        u[todo_log] = to_original(op, uu)
-        x[todo_log] = to_original(op, xx)
-        if history:
-            hist[todo_log, 1:] = to_original(op, xs)
-        which[todo_log] = "log"
+        xs, uu, xx = _log_all(arrs, _padded(Ts[todo_log]), x0i, steps, static, history)
+        put(todo_log, xs, uu, xx, "log")
     if len(todo_pair):
-        xs, uu, xx = _pair_all(arrs, jnp.asarray(Ts[todo_pair]), x0i, steps, static, history)
-        u[todo_pair] = to_original(op, uu)
-        x[todo_pair] = to_original(op, xx)
-        if history:
-            hist[todo_pair, 1:] = to_original(op, xs)
-        which[todo_pair] = "pair"
+        xs, uu, xx = _pair_all(arrs, _padded(Ts[todo_pair]), x0i, steps, static, history)
+        put(todo_pair, xs, uu, xx, "pair")
     if history:
         hist[:, 0] = np.asarray(x0, dtype=np.float64)
     return HorizonResult(hist, u, x, which)

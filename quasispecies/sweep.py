@@ -24,9 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validate import check_nonneg_int, check_temperature
-from .dynamics import _initial, evolve, scaled_log_population, steady_state
+from .dynamics import (
+    DENSE_STEADY_LIMIT,
+    PULL_MIN_STATES,
+    _initial,
+    evolve,
+    scaled_log_population,
+    steady_state,
+)
 from .io import atomic_write
-from .maxplus import critical_nodes, max_plus_eigenvalue
+from .maxplus import critical_nodes, howard_sparse, max_plus_eigenvalue, support_edges
 from .mdp import MDP
 from .semiring import scaled_lse
 
@@ -39,6 +46,47 @@ def _fingerprint(mdp: MDP, temperatures: np.ndarray, horizon, x0) -> str:
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(repr((horizon, None if x0 is None else np.asarray(x0).tobytes())).encode())
     return h.hexdigest()
+
+
+def _support_spectrum(mdp: MDP) -> tuple[float, np.ndarray]:
+    """Maximum cycle mean and critical-state mask; from edge lists above the dense limit.
+
+    Sparse case: :func:`~quasispecies.maxplus.howard_sparse` on the strong components
+    that hold a cycle gives ``eta`` and a bias ``x`` with ``w + x[dst] <= eta + x[src]``;
+    the critical states are those on cycles of the tight edges (equality, ``eta = mu``).
+    """
+    S = mdp.num_states
+    if mdp.dense or S <= DENSE_STEADY_LIMIT:
+        A0 = mdp.max_plus_weights()
+        mu = max_plus_eigenvalue(A0)
+        return mu, critical_nodes(A0, mu)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    src, dst, w, _, _ = support_edges(mdp)
+    crit = np.zeros(S, dtype=bool)
+    g = csr_matrix((np.ones(src.size), (src, dst)), shape=(S, S))
+    _, lab = connected_components(g, directed=True, connection="strong")
+    core = np.flatnonzero(lab[src] == lab[dst])
+    nodes = np.unique(src[core])
+    if nodes.size == 0:
+        return -np.inf, crit
+    where = np.full(S, -1, dtype=np.int64)
+    where[nodes] = np.arange(nodes.size)
+    cs, cd, cw = where[src[core]], where[dst[core]], w[core]
+    eta, x, _ = howard_sparse(nodes.size, cs, cd, cw)
+    mu = float(eta.max())
+    tol = 1e-9 * max(1.0, abs(mu), float(np.max(np.abs(x))))
+    tight = (eta[cs] >= mu - tol) & (eta[cd] >= mu - tol) & (np.abs(cw + x[cd] - mu - x[cs]) <= tol)
+    n = nodes.size
+    tg = csr_matrix((np.ones(int(tight.sum())), (cs[tight], cd[tight])), shape=(n, n))
+    ncomp, tl = connected_components(tg, directed=True, connection="strong")
+    size = np.bincount(tl, minlength=ncomp)
+    loop = np.zeros(n, dtype=bool)
+    loop[cs[tight & (cs == cd)]] = True
+    on = (size[tl] > 1) | loop
+    crit[nodes[on]] = True
+    return mu, crit
 
 
 def _rows_for(
@@ -54,8 +102,16 @@ def _rows_for(
             "critical_mass": pop[:, crit].sum(axis=1),
             "irreducible": np.atleast_1d(res.irreducible),
         }
-    u = scaled_log_population(mdp, T, horizon, x0)
-    xs = evolve(mdp, T, horizon, x0)[:, -1, :]
+    if not mdp.dense and mdp.num_states >= PULL_MIN_STATES:  # final step only, no history
+        from .pull import horizon as pull_horizon
+
+        res = pull_horizon(mdp, T, horizon, _initial(mdp, x0))
+        if not (res.x.sum(axis=-1) > 0).all():
+            raise ValueError(f"mdp: no lineage survives to step {horizon} from x0")
+        u, xs = res.u, res.x
+    else:
+        u = scaled_log_population(mdp, T, horizon, x0)
+        xs = evolve(mdp, T, horizon, x0)[:, -1, :]
     value = np.asarray(scaled_lse(jnp.asarray(u), jnp.asarray(T)[:, None], axis=-1))
     return {"scaled_log_population": u, "population": xs, "value": value}
 
@@ -80,9 +136,7 @@ def temperature_sweep(
         horizon = check_nonneg_int(horizon, "horizon")
     chunk = check_nonneg_int(chunk, "chunk", minimum=1)
     x0v = _initial(mdp, x0) if x0 is not None else None
-    A0 = mdp.max_plus_weights()
-    mu = max_plus_eigenvalue(A0)
-    crit = critical_nodes(A0, mu)
+    mu, crit = _support_spectrum(mdp)
     fp = _fingerprint(mdp, T, horizon, x0v)
     done: dict[str, list] = {}
     n_done = 0

@@ -1,0 +1,239 @@
+"""Shared helpers for ``benchmarks/bench_*.py``: timing, peak memory, machine, result files.
+
+Every benchmark script follows one pattern (see ``benchmarks/README.md`` for the schema):
+
+* ``python benchmarks/bench_X.py`` runs each case in its own subprocess
+  (``--case KEY``), so peak memory is per case and one case's allocations (XLA keeps its
+  buffers) do not leak into the next; it collects the rows and writes
+  ``benchmarks/results/X.json`` atomically;
+* inside a case, ours and the baseline run in the same process on the same inputs; ours is
+  timed cold (first call: jit compile and one-time set-up) and warm, the baseline warm;
+  each timing is taken after ``block_until_ready()``; and the fast path's result is
+  checked against the baseline's numbers (``max_error <= tolerance``, 1e-9 unless a row
+  says why not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+
+ROW_KEYS = (
+    "name",  # what is measured (same for every size of one series)
+    "size",  # the problem size, human readable ("S=200000, A=4, B=1")
+    "ours",  # what of ours ran (function / path)
+    "ours_s",  # warm wall time of ours, seconds
+    "baseline",  # what it is compared with (library and call)
+    "baseline_s",  # warm wall time of the baseline, seconds (None: no baseline)
+    "ratio",  # baseline_s / ours_s: > 1 means we are faster
+    "compile_s",  # ours cold minus warm: jit compile and one-time set-up
+    "peak_mb",  # peak resident memory added by ours (MiB, VmHWM delta)
+    "baseline_peak_mb",  # the same for the baseline
+    "device",  # where ours ran (jax device kind; the baseline runs on the host CPU)
+    "dtype",  # float64 unless stated
+    "max_error",  # largest deviation from the baseline's result (see "error_metric")
+    "error_metric",  # how max_error is measured
+    "tolerance",  # the bound asserted inside the benchmark
+    "notes",  # where we are behind and why; caveats
+)
+
+
+# ------------------------------------------------------------------ measurement
+def rss_mb() -> float:
+    return _status_kb("VmRSS") / 1024
+
+
+def peak_mb() -> float:
+    """Peak resident set size of this process since the last :func:`reset_peak` (MiB)."""
+    return _status_kb("VmHWM") / 1024
+
+
+def reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux ``/proc/self/clear_refs``, value 5)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _status_kb(key: str) -> int:
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: fall back to getrusage (peak since start, KiB)
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    m = re.search(rf"{key}:\s+(\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def block(x):
+    """``jax.block_until_ready`` on any pytree (NumPy leaves pass through)."""
+    import jax
+
+    return jax.block_until_ready(x)
+
+
+def measure(fn, *, repeats: int = 1, cold: bool = True):
+    """Run ``fn`` (which must return only when done) and time it.
+
+    Returns ``(result, cold_s, warm_s, peak_added_mb)``: ``cold_s`` is the first call
+    (``None`` when ``cold=False``), ``warm_s`` the best of ``repeats`` further calls, and
+    the memory figure is the VmHWM increase over the RSS before the first call.
+    """
+    before = rss_mb()
+    reset_peak()
+    cold_s = None
+    if cold:
+        t = time.perf_counter()
+        out = block(fn())
+        cold_s = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = block(fn())
+        best = min(best, time.perf_counter() - t)
+    return out, cold_s, best, max(0.0, peak_mb() - before)
+
+
+# ---------------------------------------------------------------------- machine
+def device_label() -> str:
+    """``cpu: AMD EPYC (2 cores)`` or the accelerator's device kind."""
+    import jax
+
+    d = jax.devices()[0]
+    if d.platform == "cpu":
+        model = platform.processor() or ""
+        with contextlib.suppress(OSError):
+            m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+            model = m.group(1).strip() if m else model
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return f"cpu: {model} ({n} cores)"
+    return f"{d.platform}: {d.device_kind}"
+
+
+def has_gpu() -> bool:
+    import jax
+
+    return any(d.platform == "gpu" for d in jax.devices())
+
+
+def machine() -> dict:
+    import jax
+    import numpy
+    import scipy
+
+    return {
+        "device": device_label(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def stream_bandwidth_gbs(n: int = 1 << 25, dtype: str = "float64") -> float:
+    """Measured device memory bandwidth (GB/s) of ``y = x * 2`` (read + write), best of 5.
+
+    The reference for "fraction of the bandwidth bound": a kernel that moves ``b`` bytes
+    in ``t`` seconds runs at ``b / t / stream_bandwidth_gbs()`` of what this device can
+    stream.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.ones(n, dtype=dtype)
+    f = jax.jit(lambda v: v * 2.0)
+    block(f(x))
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        block(f(x))
+        best = min(best, time.perf_counter() - t)
+    return 2 * x.nbytes / best / 1e9
+
+
+# ---------------------------------------------------------------------- results
+def row(**kw) -> dict:
+    """A result row with every schema key present (missing ones ``None``) and the ratio."""
+    out = {k: kw.pop(k, None) for k in ROW_KEYS}
+    if out["ratio"] is None and out["ours_s"] and out["baseline_s"]:
+        out["ratio"] = out["baseline_s"] / out["ours_s"]
+    out["dtype"] = out["dtype"] or "float64"
+    out.update(kw)  # extra, benchmark-specific keys are allowed
+    return out
+
+
+def write_results(name: str, rows: list[dict], *, description: str, command: str) -> Path:
+    """Write ``benchmarks/results/<name>.json`` atomically (the schema in the README)."""
+    sys.path.insert(0, str(ROOT))
+    from quasispecies.io import atomic_write
+
+    doc = {
+        "schema": SCHEMA_VERSION,
+        "benchmark": name,
+        "description": description,
+        "command": command,
+        "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "rows": rows,
+    }
+    path = RESULTS / f"{name}.json"
+    with atomic_write(path, "w") as fh:
+        json.dump(doc, fh, indent=1, default=_json_default)
+        fh.write("\n")
+    return path
+
+
+def _json_default(v):
+    import numpy as np
+
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def run_case(script: str, key: str, timeout: float, extra: list[str] | None = None) -> list[dict]:
+    """Run ``script --case key`` in a fresh interpreter; return the JSON rows it printed.
+
+    A case prints each row as one stdout line starting with ``{``. A failure or timeout
+    becomes one row with ``error`` set (and the benchmark file still gets written).
+    """
+    cmd = [sys.executable, script, "--case", key, *(extra or [])]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        )
+    except subprocess.TimeoutExpired:
+        return [{"case": key, "error": f"timed out after {timeout:.0f} s"}]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        return [{"case": key, "error": f"exit {proc.returncode}: {tail}"}]
+    rows = [json.loads(ln) for ln in lines]
+    for r in rows:
+        r["case"] = key
+    return rows
+
+
+def emit(r: dict) -> None:
+    """Print a case's row as one JSON line (what :func:`run_case` reads)."""
+    print(json.dumps(r, default=_json_default), flush=True)

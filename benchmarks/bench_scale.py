@@ -1,0 +1,367 @@
+"""Sparse MDPs at scale: steady state vs ARPACK, temperature sweeps vs a SciPy loop, crossover.
+
+    .venv/bin/python benchmarks/bench_scale.py [--quick] [--only PREFIX] [--dtype float32]
+
+Operators: seeded random MDPs with ``A = 4`` actions, uniform ``pi0``, rewards ``U[0, 1)``:
+deterministic (``MDP.from_transitions``, ``E = 4 S`` edges) and stochastic
+(``MDP.from_successors`` with ``B = 2`` Dirichlet successors, ``E = 8 S``). Cases:
+
+* ``steady_*`` — ``qs.steady_state(mdp, T=1)`` vs ``scipy.sparse.linalg.eigs`` (ARPACK,
+  ``k=1, which="LM", tol=1e-13``, start vector ones) on the same operator ``W_T^T`` in CSR;
+  checked: L1 distance of the Perron vectors and ``|T log rho - T log rho_ARPACK|``.
+* ``sweep_*`` — 32 temperatures (log-spaced 0.01..10) x 200 steps from the uniform
+  population: ``qs.scaled_log_population(mdp, Ts, 200)`` vs a hand-written SciPy loop in
+  the linear domain (per T: ``W^T`` data ``= K e^{(R - R_max)/T}``, then 200 times
+  ``n = W^T @ n; n /= n.sum()``), checked on ``u = T log n_200`` (absolute, ``T log``
+  scale). ``sweep_lowT_*`` uses 0.001..0.01, where the linear loop underflows: the row
+  reports how many temperatures the baseline gets wrong, and checks the others.
+* ``crossover_*`` — ``scaled_log_population`` for 8 temperatures x 100 steps on the same
+  deterministic MDP stored densely (``MDP(P, R)``: dense reductions), as segment
+  reductions (the scatter path ``quasispecies.dynamics._run``) and in pull form.
+
+The pull-form SpMV is also reported as a fraction of the device's measured streaming
+bandwidth (``bandwidth_fraction``: bytes a perfect kernel must move / time / bandwidth).
+Writes ``benchmarks/results/scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common as C
+
+NAME = "scale"
+SIZES = (20_000, 200_000, 1_000_000)
+TOL = 1e-9
+
+
+def case_keys(quick: bool) -> list[str]:
+    sizes = (20_000,) if quick else SIZES
+    keys = [f"steady_det_{S}" for S in sizes]
+    keys += [f"steady_stoch_{S}" for S in sizes]
+    keys += [f"sweep_det_{S}" for S in sizes]
+    keys += [f"sweep_stoch_{S}" for S in sizes[:2]]
+    keys += ["sweep_lowT_det_20000"]
+    keys += [f"crossover_{S}" for S in ((256, 4096) if quick else (64, 256, 1024, 2048, 8192))]
+    return keys
+
+
+# ------------------------------------------------------------------- operators
+def make_mdp(kind: str, S: int, seed: int = 0):
+    import numpy as np
+
+    import quasispecies as qs
+
+    rng = np.random.default_rng(seed)
+    A = 4
+    if kind == "det":
+        return qs.MDP.from_transitions(rng.integers(0, S, (S, A)), rng.random((S, A)))
+    B = 2
+    ns = rng.integers(0, S, (S, A, B))
+    prob = rng.dirichlet(np.ones(B), size=(S, A))
+    return qs.MDP.from_successors(ns, prob, rng.random((S, A)))
+
+
+def csr_parts(mdp):
+    """``W^T`` in CSR (row = destination), and per stored entry ``log K`` and ``R``.
+
+    Built directly from ``(indptr, indices)`` so parallel transitions stay separate entries
+    (a CSR matvec sums them) and ``data`` can be refilled for each temperature.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    lk = mdp.log_kernel
+    live = np.isfinite(lk)
+    S = mdp.num_states
+    src = np.broadcast_to(np.arange(S)[:, None, None], lk.shape)[live]
+    dst = mdp.next_state[live]
+    order = np.argsort(dst, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=S))])
+    M = sp.csr_matrix((np.ones(src.size), src[order], indptr), shape=(S, S))
+    return M, lk[live][order], mdp.reward[live][order]
+
+
+# -------------------------------------------------------------------- cases
+def steady(kind: str, S: int, dtype: str) -> dict:
+    import numpy as np
+    import scipy.sparse.linalg as sla
+
+    import quasispecies as qs
+
+    T = 1.0
+    mdp = make_mdp(kind, S)
+    M, lk, r = csr_parts(mdp)
+
+    def ours():
+        return qs.steady_state(mdp, T)
+
+    res, cold, warm, mem = C.measure(ours, repeats=2 if S < 10**6 else 1)
+
+    def baseline():
+        W = M.copy()
+        W.data = np.exp(lk + r / T)
+        lam, v = sla.eigs(W, k=1, which="LM", tol=1e-13, v0=np.ones(S))
+        v = np.abs(v[:, 0].real)
+        return float(lam[0].real), v / v.sum()
+
+    (lam, v), _, bwarm, bmem = C.measure(baseline, repeats=1, cold=False)
+    err_x = float(np.abs(res.population - v).sum())
+    err_g = abs(res.scaled_log_growth - T * np.log(lam))
+    err = max(err_x, err_g)
+    assert err <= TOL, (err_x, err_g)
+    edges = "B=1" if kind == "det" else "B=2"
+    return C.row(
+        name=f"steady state, random {'deterministic' if kind == 'det' else 'stochastic'} MDP",
+        size=f"S={S:,}, A=4, {edges}, T=1",
+        ours=f"qs.steady_state ({res.method}, {res.iterations} matvecs)",
+        ours_s=warm,
+        baseline="scipy.sparse.linalg.eigs (ARPACK, tol 1e-13)",
+        baseline_s=bwarm,
+        compile_s=cold - warm,
+        peak_mb=mem,
+        baseline_peak_mb=bmem,
+        device=C.device_label(),
+        dtype=dtype,
+        max_error=err,
+        error_metric="max(L1 of Perron vectors, |T log rho| difference)",
+        tolerance=TOL,
+        residual=res.residual,
+    )
+
+
+def sweep(kind: str, S: int, dtype: str, low: bool = False) -> dict:
+    import numpy as np
+
+    import quasispecies as qs
+
+    steps = 200
+    Ts = np.geomspace(1e-3, 1e-2, 32) if low else np.geomspace(1e-2, 10.0, 32)
+    mdp = make_mdp(kind, S)
+    M, lk, r = csr_parts(mdp)
+    x0 = np.full(S, 1.0 / S)
+    rmax = float(r.max())
+
+    def ours():
+        return qs.scaled_log_population(mdp, Ts, steps, x0)
+
+    u, cold, warm, mem = C.measure(ours, repeats=1)
+
+    def baseline():
+        out = np.empty((len(Ts), S))
+        for i, T in enumerate(Ts):
+            W = M.copy()
+            W.data = np.exp(lk + (r - rmax) / T)
+            n = x0.copy()
+            logc = 0.0
+            for _ in range(steps):
+                n = W @ n
+                s = n.sum()
+                n /= s
+                logc += np.log(s)
+            with np.errstate(divide="ignore"):
+                out[i] = np.where(n > 0, T * (np.log(n) + logc) + steps * rmax, -np.inf)
+        return out
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        ub, _, bwarm, bmem = C.measure(baseline, repeats=1, cold=False)
+    valid = np.array(
+        [
+            np.isfinite(ub[i]).sum() == np.isfinite(u[i]).sum() and not np.isnan(ub[i]).any()
+            for i in range(len(Ts))
+        ]
+    )
+    fin = np.isfinite(ub) & valid[:, None]
+    err = float(np.max(np.abs(u[fin] - ub[fin]))) if fin.any() else float("nan")
+    assert (not fin.any()) or err <= TOL, err
+    assert valid.any(), "the baseline is wrong at every temperature: nothing was checked"
+    notes = None
+    if not valid.all():
+        lost = int(sum(np.isfinite(u[i]).sum() - np.isfinite(ub[i]).sum() for i in range(len(Ts))))
+        notes = (
+            f"baseline wrong at {int((~valid).sum())}/{len(Ts)} temperatures (linear-domain "
+            f"underflow: {lost} state values lost to 0); checked on the other "
+            f"{int(valid.sum())}. Ours redoes those temperatures in the log domain "
+            "(one exp per edge per step), which is why it is slower here"
+        )
+    per_step = warm / (len(Ts) * steps)
+    E = int(np.isfinite(mdp.log_kernel).sum())
+    # a perfect pull SpMV streams index + weight per edge and reads/writes the vectors once
+    bytes_step = E * (4 + 8) + 3 * S * 8
+    return C.row(
+        name=(
+            f"{'low-T ' if low else ''}sweep 32 T x {steps} steps, random "
+            f"{'deterministic' if kind == 'det' else 'stochastic'} MDP"
+        ),
+        size=f"S={S:,}, E={E:,}",
+        ours="qs.scaled_log_population(mdp, Ts, 200) (pull form)",
+        ours_s=warm,
+        baseline="SciPy CSR loop, linear domain, renormalised each step",
+        baseline_s=bwarm,
+        compile_s=cold - warm,
+        peak_mb=mem,
+        baseline_peak_mb=bmem,
+        device=C.device_label(),
+        dtype=dtype,
+        max_error=err,
+        error_metric="max |u - u_baseline|, u = T log n_200, where the baseline is valid",
+        tolerance=TOL,
+        notes=notes,
+        temperatures=[float(Ts[0]), float(Ts[-1]), len(Ts)],
+        seconds_per_T_step=per_step,
+        bandwidth_fraction=bytes_step / per_step / 1e9 / C.stream_bandwidth_gbs(),
+    )
+
+
+def _u_error(u, ref) -> float:
+    import numpy as np
+
+    assert (np.isfinite(u) == np.isfinite(ref)).all(), "reachable sets differ"
+    fin = np.isfinite(ref)
+    err = float(np.max(np.abs(u[fin] - ref[fin])))
+    assert err <= TOL, err
+    return err
+
+
+def crossover(S: int, dtype: str) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import quasispecies as qs
+    from quasispecies import pull
+    from quasispecies.dynamics import _run
+
+    steps = 100
+    Ts = np.geomspace(0.05, 5.0, 8)
+    sp = make_mdp("det", S)
+    x0 = np.full(S, 1.0 / S)
+    op = pull.pull_operator(sp)
+
+    def ours():
+        return pull.horizon(sp, Ts, steps, x0, op=op).u
+
+    u, cold, warm, mem = C.measure(ours, repeats=3)
+    arrays = sp.arrays()
+
+    def scatter():
+        return jax.vmap(lambda t: _run(arrays, t, jnp.asarray(x0), steps, False, False)[1])(
+            jnp.asarray(Ts)
+        )
+
+    us, _, swarm, smem = C.measure(scatter, repeats=3)
+    err = _u_error(u, np.asarray(us))
+    rows = [
+        C.row(
+            name="crossover: segment (scatter) vs pull form, 8 T x 100 steps",
+            size=f"S={S:,}, A=4",
+            ours="pull form (quasispecies.pull)",
+            ours_s=warm,
+            baseline="segment reductions (quasispecies.dynamics._run, sparse)",
+            baseline_s=swarm,
+            compile_s=cold - warm,
+            peak_mb=mem,
+            baseline_peak_mb=smem,
+            device=C.device_label(),
+            dtype=dtype,
+            max_error=err,
+            error_metric="max |u - u_baseline|",
+            tolerance=TOL,
+        )
+    ]
+    if S <= 2048:
+        dn = qs.MDP(sp.P, sp.R, sp.pi0)
+        darrays = dn.arrays()
+
+        def dense():
+            return jax.vmap(lambda t: _run(darrays, t, jnp.asarray(x0), steps, True, False)[1])(
+                jnp.asarray(Ts)
+            )
+
+        ud, _, dwarm, dmem = C.measure(dense, repeats=3)
+        err = _u_error(u, np.asarray(ud))
+        rows.append(
+            C.row(
+                name="crossover: dense (S x A x S) vs pull form, 8 T x 100 steps",
+                size=f"S={S:,}, A=4",
+                ours="pull form (quasispecies.pull)",
+                ours_s=warm,
+                baseline="dense reductions (MDP(P, R), quasispecies.dynamics._run)",
+                baseline_s=dwarm,
+                compile_s=cold - warm,
+                peak_mb=mem,
+                baseline_peak_mb=dmem,
+                device=C.device_label(),
+                dtype=dtype,
+                max_error=err,
+                error_metric="max |u - u_baseline|",
+                tolerance=TOL,
+            )
+        )
+    return rows
+
+
+def run_case(key: str, dtype: str) -> list[dict]:
+    parts = key.split("_")
+    S = int(parts[-1])
+    if parts[0] == "steady":
+        return [steady(parts[1], S, dtype)]
+    if parts[0] == "sweep" and parts[1] == "lowT":
+        return [sweep(parts[2], S, dtype, low=True)]
+    if parts[0] == "sweep":
+        return [sweep(parts[1], S, dtype)]
+    if parts[0] == "crossover":
+        return crossover(S, dtype)
+    raise ValueError(f"--case: unknown case {key!r}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smallest sizes only (smoke run)")
+    p.add_argument("--only", default=None, help="run only cases whose key starts with this")
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--dtype",
+        default="float64",
+        choices=["float64"],
+        help="float32 rows are measured by the GPU variant only (see README)",
+    )
+    p.add_argument("--timeout", type=float, default=900.0, help="per-case limit, seconds")
+    args = p.parse_args(argv)
+    if args.case:
+        import quasispecies  # noqa: F401  (x64 on)
+
+        for r in run_case(args.case, args.dtype):
+            C.emit(r)
+        return 0
+    rows = []
+    t0 = time.perf_counter()
+    for key in case_keys(args.quick):
+        if args.only and not key.startswith(args.only):
+            continue
+        got = C.run_case(__file__, key, args.timeout, ["--dtype", args.dtype])
+        for r in got:
+            r.setdefault("case", key)
+            rows.append(r)
+            msg = r.get("error") or (
+                f"ours {r['ours_s']:.3g}s  baseline {r['baseline_s']:.3g}s  "
+                f"ratio {r['ratio']:.2f}  err {r['max_error']:.1e}"
+            )
+            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
+    C.write_results(
+        NAME,
+        rows,
+        description=__doc__.split("\n\n")[0],
+        command="python benchmarks/bench_scale.py" + (" --quick" if args.quick else ""),
+    )
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
