@@ -254,8 +254,9 @@ class _Unranker:
         self.root_counts = np.asarray(root_counts, dtype=np.int64)
         self.root_cum = np.cumsum(self.root_counts)
         indptr = np.searchsorted(e_src, np.arange(S + 1))
-        self.cum = [None]
-        self.base = [None]
+        empty = np.zeros(0, dtype=np.int64)
+        self.cum: list[np.ndarray] = [empty]  # index = steps to go
+        self.base: list[np.ndarray] = [empty]
         for rem in range(1, horizon + 1):
             c = np.cumsum(counts[rem - 1][self.e_dst])
             self.cum.append(c)
@@ -445,7 +446,7 @@ def _backtrack(
         e, j = np.divmod(f, k)
         s_prev, a, b = np.unravel_index(e, (S, A, B))
         actions[:, t], slots[:, t], states[:, t] = a, b, s_prev
-        s = s_prev
+        s = np.asarray(s_prev)
     return states, actions, slots
 
 

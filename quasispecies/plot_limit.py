@@ -18,6 +18,7 @@ pymdptoolbox's forest, a safe-vs-gamble MDP) and writes ``figures/limit_*.png``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 _COLORS = ["#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400"]
-_RC = {
+_RC: Any = {  # matplotlib rcParams
     "font.size": 8.5,
     "axes.titlesize": 9,
     "axes.labelsize": 8.5,

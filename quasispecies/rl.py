@@ -499,7 +499,7 @@ def forest(num_states: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1
     P = np.zeros((S, 2, S))
     P[:, 0, 0] = p
     s = np.arange(S)
-    np.add.at(P, (s, 0, np.minimum(s + 1, S - 1)), 1.0 - p)
+    P[s, 0, np.minimum(s + 1, S - 1)] += 1.0 - p
     P[:, 1, 0] = 1.0
     R = np.zeros((S, 2))
     R[S - 1, 0] = r1
@@ -535,11 +535,16 @@ def policy_agreement(
     deterministic MDPs the fraction tends to 1 as ``T -> 0``; for stochastic ones the
     ``T -> 0`` policy is the optimistic one and can disagree with Bellman's.
     """
-    from .paths import selected_policy
-
     mdp = _check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")
     Ts, sweep = check_temperature(T)
+    out = _agreements(mdp, Ts, sweep, horizon, optimistic, rtol)
+    return out if sweep else out[0]
+
+
+def _agreements(mdp, Ts, sweep, horizon, optimistic, rtol) -> list[PolicyAgreement]:
+    from .paths import selected_policy
+
     q = finite_horizon_q(mdp, horizon, optimistic=optimistic)
     opt = optimal_actions(q, rtol)
     mask = opt.sum(axis=-1) == 1
@@ -554,7 +559,7 @@ def policy_agreement(
         decided = int(mask.sum())
         frac = float(agree.sum() / decided) if decided else float("nan")
         out.append(PolicyAgreement(frac, int(agree.sum()), decided, mask))
-    return out if sweep else out[0]
+    return out
 
 
 def _jsonable(x):
@@ -698,8 +703,8 @@ def limit_report(mdp, temperatures, *, horizon: int = 10, start: int = 0) -> Lim
     c_best = float(zero.log_multiplicity)
     vlower = vplus + Ts * c_best
     simple = vplus - Ts * horizon * np.log(mdp.num_actions)
-    agree = policy_agreement(mdp, Ts, horizon)
-    agree_o = policy_agreement(mdp, Ts, horizon, optimistic=True)
+    agree = _agreements(mdp, Ts, True, horizon, False, OPT_RTOL)
+    agree_o = _agreements(mdp, Ts, True, horizon, True, OPT_RTOL)
     gap = np.where(
         np.isfinite(vals.optimistic) & np.isfinite(vals.expected),
         vals.optimistic - vals.expected,

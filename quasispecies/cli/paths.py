@@ -92,20 +92,23 @@ def run(args) -> int:
     from ..paths import num_paths, top_k, trajectory_stats
     from ..rl import _jsonable, finite_horizon_values
 
-    mdp, x0 = load_mdp(args.mdp_file)
+    mdp, file_x0 = load_mdp(args.mdp_file)
     T = float(check_temperature(args.temperature, "--temperature")[0])
     if args.horizon < 0:
         raise ValueError(f"--horizon: must be >= 0, got {args.horizon}")
     if args.top < 1:
         raise ValueError(f"--top: must be >= 1, got {args.top}")
+    x0: int | np.ndarray
     if args.start is not None:
         if not 0 <= args.start < mdp.num_states:
             raise ValueError(f"--start: state {args.start} is outside [0, {mdp.num_states})")
-        x0 = args.start
-    elif x0 is None:
+        x0 = int(args.start)
+    elif file_x0 is None:
         x0 = 0
-    elif np.count_nonzero(x0) == 1:
-        x0 = int(np.flatnonzero(x0)[0])  # a point mass: report it as a start state
+    elif np.count_nonzero(file_x0) == 1:
+        x0 = int(np.flatnonzero(file_x0)[0])  # a point mass: report it as a start state
+    else:
+        x0 = file_x0
     H = args.horizon
     stats = trajectory_stats(mdp, T, H, x0)
     best = top_k(mdp, T, H, args.top, x0)
