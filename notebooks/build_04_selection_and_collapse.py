@@ -154,20 +154,27 @@ for tau in (1.0, 2.0, 3.0):
 display(Image(str(out / "collapse_attractor.png"), width=700))"""),
     ("md", """## The real model: SmolLM2-135M chaining its own answers
 
-Measured by `quasispecies chain` (cached in `benchmarks/results/chain.json`): the model answers the
-bundled factual questions, rates each answer by $\\log p(\\text{" a great deal"}) - \\log p(\\text{" not at all"})$
-after a survey question, keeps those above the round-0 median, and answers again with kept pairs as
-context."""),
-    ("code", """chain_file = ROOT / "benchmarks" / "results" / "chain.json"
-if chain_file.exists():
-    from quasispecies.chaining import summarise
-    s = summarise(json.loads(chain_file.read_text()))
-    print(f"{s['n_questions']} questions; round-0 TPR={s['tpr0']:.3f} FPR={s['fpr0']:.3f} AUC={s['auc'][0]:.3f}")
-    print("round  observed  predicted  buffer  predicted-buffer")
-    for k, (e, p_, b, pb) in enumerate(zip(s["eps"], s["predicted"], s["buffer_error"], s["predicted_buffer"], strict=True)):
-        print(f"{k:5d}  {e:8.3f}  {p_:9.3f}  {b if b is not None else float('nan'):6.3f}  {pb:16.3f}")
-else:
-    print("no cached chain result: run `quasispecies chain` first")"""),
+Measured by `quasispecies chain` (cached in `benchmarks/results/`): the model answers the bundled
+factual questions, each answer is scored, answers above the round-0 median are kept, and the model
+answers again with kept pairs as context. Two judges: the survey self-evaluation
+$\\log p(\\text{" a great deal"}) - \\log p(\\text{" not at all"})$ (the seed's survey trick), and the
+model's own mean token log-prob of its answer."""),
+    ("code", """from quasispecies.chaining import summarise
+
+for name in ("chain.json", "chain_likelihood.json"):
+    path = ROOT / "benchmarks" / "results" / name
+    if not path.exists():
+        print(f"no cached {name}: run `quasispecies chain` first")
+        continue
+    s = summarise(json.loads(path.read_text()))
+    print(f"{name}: {s['n_questions']} questions; round-0 TPR={s['tpr0']:.3f} FPR={s['fpr0']:.3f} "
+          f"AUC={s['auc'][0]:.3f} (answer-likelihood AUC={s['auc_likelihood'][0]:.3f})")
+    print("round  observed  predicted  context  one-step prediction")
+    for k, (e, p_) in enumerate(zip(s["eps"], s["predicted"], strict=True)):
+        c = s["context_error"][k]
+        one = s["predicted_buffer"][k - 1] if k else None
+        print(f"{k:5d}  {e:8.3f}  {p_:9.3f}  {'-' if c is None else f'{c:.3f}':>7}  "
+              f"{'-' if one is None else f'{one:.3f}':>19}")"""),
 ]
 
 

@@ -80,7 +80,7 @@ def _entropy_panel(ax, panel: dict[str, Any], title: str, xlabel: str) -> None:
             if t == 1.0:
                 continue
             ax.plot(x, Ht[:, k], color=_tau_color(t, taus), lw=1.0, ls="-", alpha=0.55,
-                    label=rf"token-level, $\tau={t:g}$" if k == len(taus) - 1 else None)
+                    label="token-level sampling (thin, same colours)" if k == len(taus) - 1 else None)
     ax.axhline(H_tilt[0], color="black", lw=0.7, ls=":")
     ax.set_xscale("symlog", linthresh=max(lam[lam > 0].min(), 1e-3) if (lam > 0).any() else 1.0)
     ax.set_xlim(0, lam.max())
@@ -166,7 +166,7 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     """
     plt = _plt()
     n_panels = 2 if simulation else 1
-    fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels + 0.4, 3.1), squeeze=False)
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.0 * n_panels + 0.4, 3.3), squeeze=False)
     ax = axes[0][0]
 
     def arr(key):
@@ -195,8 +195,8 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     judge = "survey self-evaluation" if evaluator == "survey" else "answer likelihood"
     if evaluator != "survey":
         extra = ""
-    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions, kept by {judge}\n"
-                 f"tpr = {summary['tpr0']:.2f}, fpr = {summary['fpr0']:.2f}, AUC = {summary['auc'][0]:.2f}{extra}",
+    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions\nkept by {judge}: tpr = {summary['tpr0']:.2f}, "
+                 f"fpr = {summary['fpr0']:.2f}\nAUC = {summary['auc'][0]:.2f}{extra}",
                  loc="left", fontsize=8.5)
     ax.legend(loc="upper right", fontsize=7)
     if simulation:

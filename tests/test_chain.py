@@ -78,6 +78,7 @@ def test_summarise_counts():
     assert s["context_error"] == [None, pytest.approx(3 / 8)]
     np.testing.assert_allclose(s["predicted"], qs.selection.filter_rounds(0.5, 1.0, 0.2, 1))
     np.testing.assert_allclose(s["predicted_buffer"][0], qs.selection.filter_step(0.5, 1.0, 0.2))
+    assert s["auc_likelihood"] == [None, None]  # not recorded in this synthetic result
     json.dumps(s, allow_nan=False)  # strict JSON: no NaN anywhere
 
 
@@ -120,6 +121,8 @@ def test_bad_input():
         ch.run_chain(object(), [], rounds=1)
     with pytest.raises(ValueError, match="^threshold:"):
         ch.run_chain(object(), ch.load_questions()[:1], threshold="mean")
+    with pytest.raises(ValueError, match="^evaluator:"):
+        ch.run_chain(object(), ch.load_questions()[:1], evaluator="oracle")
     with pytest.raises(ValueError, match="^path:"):
         ch.load_questions("/nonexistent/questions.jsonl")
 
