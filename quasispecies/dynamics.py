@@ -24,9 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._results import SteadyState, stack_results
-from ._validate import check_distribution, check_nonneg_int, check_temperature
+from ._validate import check_nonneg_int, check_temperature
 from .maxplus import howard, strong_components, subeigenvector
 from .mdp import MDP
+from .mdp import check_mdp as _check_mdp
+from .mdp import initial_population as _initial
 from .operators import forward, log_weight_matrix
 from .semiring import reduce_pair, softmax_pair
 
@@ -34,26 +36,6 @@ __all__ = ["evolve", "evolve_continuous", "scaled_log_population", "steady_state
 
 #: Above this many states a steady state is found by iteration, not a dense eigensolve.
 DENSE_STEADY_LIMIT = 2500
-
-
-# ---------------------------------------------------------------------------- inputs
-def _initial(mdp_or_size, x0) -> np.ndarray:
-    S = mdp_or_size if isinstance(mdp_or_size, int) else mdp_or_size.num_states
-    if x0 is None:
-        return np.full(S, 1.0 / S)
-    if isinstance(x0, int | np.integer) and not isinstance(x0, bool):
-        if not 0 <= int(x0) < S:
-            raise ValueError(f"x0: start state {int(x0)} is outside [0, {S})")
-        out = np.zeros(S)
-        out[int(x0)] = 1.0
-        return out
-    return check_distribution(x0, "x0", size=S)
-
-
-def _check_mdp(mdp) -> MDP:
-    if not isinstance(mdp, MDP):
-        raise ValueError(f"mdp: expected a quasispecies.MDP, got {type(mdp).__name__}")
-    return mdp
 
 
 # ---------------------------------------------------------------------- the kernel

@@ -30,9 +30,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import SUM_ATOL, as_float_array, check_probabilities, check_rewards
+from ._validate import (
+    SUM_ATOL,
+    as_float_array,
+    check_distribution,
+    check_probabilities,
+    check_rewards,
+)
 
-__all__ = ["MDP"]
+__all__ = ["MDP", "check_mdp", "initial_population"]
 
 
 def _default_pi0(allowed: np.ndarray) -> np.ndarray:
@@ -275,3 +281,24 @@ class MDP:
             "dense" if self.dense else ("deterministic" if self.num_successors == 1 else "sparse")
         )
         return f"MDP(S={self.num_states}, A={self.num_actions}, {kind})"
+
+
+def check_mdp(mdp) -> MDP:
+    """``mdp`` must be a :class:`MDP` (``ValueError`` naming the argument otherwise)."""
+    if not isinstance(mdp, MDP):
+        raise ValueError(f"mdp: expected a quasispecies.MDP, got {type(mdp).__name__}")
+    return mdp
+
+
+def initial_population(mdp_or_size, x0) -> np.ndarray:
+    """``x0`` as a probability vector: None (uniform), an int start state, or a vector."""
+    S = mdp_or_size if isinstance(mdp_or_size, int) else mdp_or_size.num_states
+    if x0 is None:
+        return np.full(S, 1.0 / S)
+    if isinstance(x0, int | np.integer) and not isinstance(x0, bool):
+        if not 0 <= int(x0) < S:
+            raise ValueError(f"x0: start state {int(x0)} is outside [0, {S})")
+        out = np.zeros(S)
+        out[int(x0)] = 1.0
+        return out
+    return check_distribution(x0, "x0", size=S)

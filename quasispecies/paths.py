@@ -55,8 +55,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validate import check_distribution, check_nonneg_int, check_temperature
+from ._validate import check_nonneg_int, check_temperature
 from .mdp import MDP
+from .mdp import check_mdp as _check_mdp
+from .mdp import initial_population as _initial
 from .semiring import softmax_pair
 from .semirings_ext import Entropy, KBest, Log, backward_scan, count_paths_table, forward_scan
 
@@ -130,26 +132,6 @@ class TrajectoryStats(NamedTuple):
 
 
 # ------------------------------------------------------------------------- inputs
-def _check_mdp(mdp) -> MDP:
-    if not isinstance(mdp, MDP):
-        raise ValueError(f"mdp: expected a quasispecies.MDP, got {type(mdp).__name__}")
-    return mdp
-
-
-def _initial(mdp: MDP, x0) -> np.ndarray:
-    """``x0``: None (uniform), an int start state, or a probability vector."""
-    S = mdp.num_states
-    if x0 is None:
-        return np.full(S, 1.0 / S)
-    if isinstance(x0, int | np.integer) and not isinstance(x0, bool):
-        if not 0 <= int(x0) < S:
-            raise ValueError(f"x0: start state {int(x0)} is outside [0, {S})")
-        out = np.zeros(S)
-        out[int(x0)] = 1.0
-        return out
-    return check_distribution(x0, "x0", size=S)
-
-
 def _log(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(x)

@@ -215,19 +215,12 @@ def run_next(args) -> int:
 
 
 def run_decode(args) -> int:
-    import numpy as np
 
     from ..bridge.analyses import compare_decoders, temperature_profile
     from ..bridge.tree import token_tree
+    from .sweep import parse_temperatures
 
-    try:
-        temps = np.array([float(x) for x in args.temperatures.split(",") if x.strip()])
-    except ValueError:
-        raise ValueError(
-            f"--temperatures: expected comma-separated numbers, got {args.temperatures!r}"
-        ) from None
-    if temps.size == 0:
-        raise ValueError("--temperatures: empty list")
+    temps = parse_temperatures(args.temperatures)
     lm = _model(args)
     tree = token_tree(lm, args.prompt, args.depth, args.top_k)
     widths = [w for w in (2, 3) if w <= tree.top_k]
