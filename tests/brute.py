@@ -22,32 +22,51 @@ def dense_arrays(mdp):
     return P, R, mdp.pi0
 
 
-def path_log_weights(P, R, pi0, x0, T, H):
-    """Every path s0 a0 s1 ... s_H with positive weight: (final state, log weight, G).
+def all_paths(P, R, pi0, x0, H):
+    """Every path with positive weight, in lexicographic (s0, a0, s1, a1, ...) order.
 
-    log weight = log x0(s0) + sum log K + G / T (for T > 0); G = total reward.
+    Returns (states (N, H+1), actions (N, H), log prior (N,), G (N,)), where the log prior
+    is log x0(s0) + sum log K (K = pi0 P) and G the total reward.
     """
     S, A, _ = P.shape
-    out_state, out_logw, out_G = [], [], []
+    states, actions, lps, Gs = [], [], [], []
     for s0 in range(S):
         if x0[s0] <= 0:
             continue
         for steps in itertools.product(range(A), range(S), repeat=H) if H else [()]:
-            s, logk, G, ok = s0, np.log(x0[s0]), 0.0, True
+            s, lp, G, ok = s0, np.log(x0[s0]), 0.0, True
+            path = [s0]
             for t in range(H):
                 a, s2 = steps[2 * t], steps[2 * t + 1]
                 k = pi0[s, a] * P[s, a, s2]
                 if k <= 0 or not np.isfinite(R[s, a, s2]):
                     ok = False
                     break
-                logk += np.log(k)
+                lp += np.log(k)
                 G += R[s, a, s2]
                 s = s2
+                path.append(s2)
             if ok:
-                out_state.append(s)
-                out_logw.append(logk)
-                out_G.append(G)
-    return np.array(out_state, dtype=int), np.array(out_logw), np.array(out_G)
+                states.append(path)
+                actions.append([steps[2 * t] for t in range(H)])
+                lps.append(lp)
+                Gs.append(G)
+    n = len(states)
+    return (
+        np.array(states, dtype=int).reshape(n, H + 1),
+        np.array(actions, dtype=int).reshape(n, H),
+        np.array(lps),
+        np.array(Gs),
+    )
+
+
+def path_log_weights(P, R, pi0, x0, T, H):
+    """Every path s0 a0 s1 ... s_H with positive weight: (final state, log prior, G).
+
+    The path's log weight at T > 0 is log prior + G / T; G = total reward.
+    """
+    states, _, logk, G = all_paths(P, R, pi0, x0, H)
+    return states[:, -1], logk, G
 
 
 def scaled_log_population(P, R, pi0, x0, T, H):

@@ -6,8 +6,6 @@ quasispecies kernel except :func:`brute.dense_arrays` (which only reads the MDP'
 
 from __future__ import annotations
 
-import itertools
-
 import brute
 import numpy as np
 from scipy.special import logsumexp
@@ -21,41 +19,8 @@ TIE = 1e-12
 
 
 def all_paths(mdp, x0, H):
-    """Every path with positive weight, in lexicographic (s0, a0, s1, a1, ...) order.
-
-    Returns (states (N, H+1), actions (N, H), log prior (N,), G (N,)).
-    """
-    P, R, pi0 = brute.dense_arrays(mdp)
-    S, A, _ = P.shape
-    states, actions, lps, Gs = [], [], [], []
-    for s0 in range(S):
-        if x0[s0] <= 0:
-            continue
-        for steps in itertools.product(range(A), range(S), repeat=H) if H else [()]:
-            s, lp, G, ok = s0, np.log(x0[s0]), 0.0, True
-            path = [s0]
-            for t in range(H):
-                a, s2 = steps[2 * t], steps[2 * t + 1]
-                k = pi0[s, a] * P[s, a, s2]
-                if k <= 0 or not np.isfinite(R[s, a, s2]):
-                    ok = False
-                    break
-                lp += np.log(k)
-                G += R[s, a, s2]
-                s = s2
-                path.append(s2)
-            if ok:
-                states.append(path)
-                actions.append([steps[2 * t] for t in range(H)])
-                lps.append(lp)
-                Gs.append(G)
-    n = len(states)
-    return (
-        np.array(states, dtype=int).reshape(n, H + 1),
-        np.array(actions, dtype=int).reshape(n, H),
-        np.array(lps),
-        np.array(Gs),
-    )
+    """Every path with positive weight (see :func:`brute.all_paths`), from the MDP's lists."""
+    return brute.all_paths(*brute.dense_arrays(mdp), x0, H)
 
 
 def distribution(lp, G, T):
