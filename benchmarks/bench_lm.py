@@ -22,11 +22,12 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from quasispecies.io import atomic_write
 
 OUT = Path(__file__).parent / "results" / "lm.json"
 
@@ -137,11 +138,8 @@ def main(argv=None) -> dict:
     }
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lm.", suffix=".json.tmp", dir=out.parent)
-    with os.fdopen(fd, "w") as fh:
+    with atomic_write(out) as fh:
         json.dump(results, fh, indent=2)
-    os.replace(tmp, out)
     print(f"wrote {out}")
     return results
 

@@ -6,39 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ._figures import pyplot as _plt
+from ._figures import save as _save
+
 __all__ = ["grid_populations", "population_vs_temperature"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {
-            "figure.dpi": 150,
-            "font.size": 9,
-            "axes.titlesize": 10,
-            "axes.labelsize": 9,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "legend.frameon": False,
-        }
-    )
-    return plt
-
-
-def _save(fig, path) -> Path:
-    from .io import atomic_write
-
-    path = Path(path)
-    with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
 
 
 def population_vs_temperature(

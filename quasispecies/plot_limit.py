@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ._figures import save
+
 __all__ = [
     "example_mdps",
     "gap_figure",
@@ -62,12 +64,8 @@ def _figure(width: float, height: float, ncols: int):
 def _save(fig, path) -> Path:
     import matplotlib as mpl
 
-    from .io import atomic_write
-
-    path = Path(path)
-    with mpl.rc_context(_RC), atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format=path.suffix.lstrip(".") or "png")
-    return path
+    with mpl.rc_context(_RC):
+        return save(fig, path, tight=False)  # constrained layout already fits the figure
 
 
 def _positive(rep):

@@ -11,43 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from ._figures import pyplot as _plt
+from ._figures import save as _save
+
 __all__ = ["chain_error_figure", "collapse_attractor_figure", "collapse_entropy_figure"]
 
 _TAU_COLORS = {0.5: "#2471a3", 1.5: "#28b463", 2.0: "#e67e22", 3.0: "#c0392b"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {
-            "figure.dpi": 150,
-            "savefig.dpi": 200,
-            "font.size": 9,
-            "axes.titlesize": 10,
-            "axes.labelsize": 9,
-            "legend.fontsize": 7.5,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "legend.frameon": False,
-        }
-    )
-    return plt
-
-
-def _save(fig, path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_write
-
-    path = Path(path)
-    with atomic_write(path, "wb") as fh:
-        fig.savefig(fh, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def _tau_color(t: float, taus) -> str:
@@ -79,8 +48,15 @@ def _entropy_panel(ax, panel: dict[str, Any], title: str, xlabel: str) -> None:
         for k, t in enumerate(taus):
             if t == 1.0:
                 continue
-            ax.plot(x, Ht[:, k], color=_tau_color(t, taus), lw=1.0, ls="-", alpha=0.55,
-                    label="token-level sampling (thin, same colours)" if k == len(taus) - 1 else None)
+            ax.plot(
+                x,
+                Ht[:, k],
+                color=_tau_color(t, taus),
+                lw=1.0,
+                ls="-",
+                alpha=0.55,
+                label="token-level sampling (thin, same colours)" if k == len(taus) - 1 else None,
+            )
     ax.axhline(H_tilt[0], color="black", lw=0.7, ls=":")
     ax.set_xscale("symlog", linthresh=max(lam[lam > 0].min(), 1e-3) if (lam > 0).any() else 1.0)
     ax.set_xlim(0, lam.max())
@@ -90,8 +66,16 @@ def _entropy_panel(ax, panel: dict[str, Any], title: str, xlabel: str) -> None:
     ax.set_title(title, loc="left")
     n_out = panel.get("n_outcomes")
     if n_out:
-        ax.text(0.03, 0.04, f"{n_out} outcomes", transform=ax.transAxes, ha="left", va="bottom",
-                fontsize=7.5, color="0.35")
+        ax.text(
+            0.03,
+            0.04,
+            f"{n_out} outcomes",
+            transform=ax.transAxes,
+            ha="left",
+            va="bottom",
+            fontsize=7.5,
+            color="0.35",
+        )
 
 
 def collapse_entropy_figure(study: dict[str, Any], path) -> Path:
@@ -119,10 +103,20 @@ def collapse_entropy_figure(study: dict[str, Any], path) -> Path:
     from matplotlib.lines import Line2D
 
     seen["untuned model at the same $\\tau$"] = Line2D([], [], color="0.3", lw=0.8, ls=":")
-    fig.legend(list(seen.values()), list(seen.keys()), loc="lower center", ncol=3,
-               bbox_to_anchor=(0.5, -0.16))
-    fig.suptitle(r"Tilting $p_0 e^{r/\beta}$ collapses entropy; re-heating to $\tau$ only moves the "
-                 r"collapse from $1/\beta$ to $1/(\beta\tau)$", x=0.01, ha="left", fontsize=10)
+    fig.legend(
+        list(seen.values()),
+        list(seen.keys()),
+        loc="lower center",
+        ncol=3,
+        bbox_to_anchor=(0.5, -0.16),
+    )
+    fig.suptitle(
+        r"Tilting $p_0 e^{r/\beta}$ collapses entropy; re-heating to $\tau$ only moves the "
+        r"collapse from $1/\beta$ to $1/(\beta\tau)$",
+        x=0.01,
+        ha="left",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -137,16 +131,28 @@ def collapse_attractor_figure(study: dict[str, Any], path) -> Path:
     order = np.argsort(-traj[-1])[:4]
     for j, i in enumerate(order):
         ax0.plot(k, traj[:, i], lw=1.5, label=f"outcome {i} (r = {att['r'][i]:.2f})", color=f"C{j}")
-    ax0.plot(k, traj.sum(axis=1) - traj[:, order].sum(axis=1), color="0.5", lw=1.2, ls="--",
-             label="all others")
+    ax0.plot(
+        k,
+        traj.sum(axis=1) - traj[:, order].sum(axis=1),
+        color="0.5",
+        lw=1.2,
+        ls="--",
+        label="all others",
+    )
     ax0.set_xlabel("rounds of selection k")
     ax0.set_ylabel("probability")
     ax0.set_title(r"(a) $p_k \propto p_0 e^{k r/\beta}$", loc="left")
     ax0.legend(loc="center right")
     ax1.plot(k, att["entropy"], color="black", lw=1.8, label="fixed reward")
     if "self_entropy" in att:
-        ax1.plot(np.arange(len(att["self_entropy"])), att["self_entropy"], color="#c0392b", lw=1.5,
-                 ls="--", label=r"self-reward $r = \log p_k$")
+        ax1.plot(
+            np.arange(len(att["self_entropy"])),
+            att["self_entropy"],
+            color="#c0392b",
+            lw=1.5,
+            ls="--",
+            label=r"self-reward $r = \log p_k$",
+        )
     ax1.axhline(att["attractor_entropy"], color="black", lw=0.7, ls=":", label="attractor")
     ax1.set_xlabel("rounds of selection k")
     ax1.set_ylabel("entropy (nats)")
@@ -156,8 +162,12 @@ def collapse_attractor_figure(study: dict[str, Any], path) -> Path:
     return _save(fig, path)
 
 
-def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any] | None = None,
-                       evaluator: str = "survey") -> Path:
+def chain_error_figure(
+    summary: dict[str, Any],
+    path,
+    simulation: dict[str, Any] | None = None,
+    evaluator: str = "survey",
+) -> Path:
     """Error rate per chaining round: the real model against :func:`filter_rounds`.
 
     Left: observed error of the model's answers and of the passing buffer, with the
@@ -172,18 +182,56 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     def arr(key):
         return np.array([np.nan if v is None else v for v in summary[key]], dtype=float)
 
-    eps, ctx, pred, pred_buf = arr("eps"), arr("context_error"), arr("predicted"), arr("predicted_buffer")
+    eps, ctx, pred, pred_buf = (
+        arr("eps"),
+        arr("context_error"),
+        arr("predicted"),
+        arr("predicted_buffer"),
+    )
     k = np.arange(len(eps))
     n = summary["n_questions"]
     se = np.sqrt(np.clip(eps * (1 - eps), 0.25 / n, None) / n)
-    ax.errorbar(k, eps, yerr=se, color="black", marker="o", ms=4, lw=1.6, capsize=2,
-                label="observed: error of the model's answers", zorder=5)
-    ax.plot(k, ctx, color="#2e86c1", marker="s", ms=3.5, lw=1.2,
-            label="observed: error of its context (kept answers)")
-    ax.plot(k, pred, color="#c0392b", ls="--", marker="^", ms=3.5, lw=1.4,
-            label=r"predicted: filter_rounds($\varepsilon_0$, tpr, fpr)")
-    ax.plot(k[1:], pred_buf[:-1], color="#c0392b", ls="none", marker="v", ms=4.5, mfc="none",
-            label=r"predicted one step: filter_step($\varepsilon_{k-1}$)")
+    ax.errorbar(
+        k,
+        eps,
+        yerr=se,
+        color="black",
+        marker="o",
+        ms=4,
+        lw=1.6,
+        capsize=2,
+        label="observed: error of the model's answers",
+        zorder=5,
+    )
+    ax.plot(
+        k,
+        ctx,
+        color="#2e86c1",
+        marker="s",
+        ms=3.5,
+        lw=1.2,
+        label="observed: error of its context (kept answers)",
+    )
+    ax.plot(
+        k,
+        pred,
+        color="#c0392b",
+        ls="--",
+        marker="^",
+        ms=3.5,
+        lw=1.4,
+        label=r"predicted: filter_rounds($\varepsilon_0$, tpr, fpr)",
+    )
+    ax.plot(
+        k[1:],
+        pred_buf[:-1],
+        color="#c0392b",
+        ls="none",
+        marker="v",
+        ms=4.5,
+        mfc="none",
+        label=r"predicted one step: filter_step($\varepsilon_{k-1}$)",
+    )
     ax.set_xticks(k)
     ax.set_xlabel("round k")
     ax.set_ylabel("error rate")
@@ -195,15 +243,20 @@ def chain_error_figure(summary: dict[str, Any], path, simulation: dict[str, Any]
     judge = "survey self-evaluation" if evaluator == "survey" else "answer likelihood"
     if evaluator != "survey":
         extra = ""
-    ax.set_title(f"(a) SmolLM2-135M-Instruct, {n} questions\nkept by {judge}: tpr = {summary['tpr0']:.2f}, "
-                 f"fpr = {summary['fpr0']:.2f}\nAUC = {summary['auc'][0]:.2f}{extra}",
-                 loc="left", fontsize=8.5)
+    ax.set_title(
+        f"(a) SmolLM2-135M-Instruct, {n} questions\nkept by {judge}: tpr = {summary['tpr0']:.2f}, "
+        f"fpr = {summary['fpr0']:.2f}\nAUC = {summary['auc'][0]:.2f}{extra}",
+        loc="left",
+        fontsize=8.5,
+    )
     ax.legend(loc="upper right", fontsize=7)
     if simulation:
         ax2 = axes[0][1]
         exact = np.asarray(simulation["exact"], dtype=float)
         kk = np.arange(len(exact))
-        for j, (B, stats) in enumerate(sorted(simulation["buffers"].items(), key=lambda x: int(x[0]))):
+        for j, (B, stats) in enumerate(
+            sorted(simulation["buffers"].items(), key=lambda x: int(x[0]))
+        ):
             c = plt.get_cmap("viridis")(0.15 + 0.7 * j / max(len(simulation["buffers"]) - 1, 1))
             ax2.fill_between(kk, stats["q10"], stats["q90"], color=c, alpha=0.18, lw=0)
             ax2.plot(kk, stats["mean"], color=c, lw=1.4, label=f"buffer B = {B} (mean, 10-90%)")

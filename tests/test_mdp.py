@@ -208,3 +208,17 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
         fh.write("partial")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_gives_plain_open_permissions(tmp_path):
+    import os
+    import stat
+
+    from quasispecies.io import atomic_write
+
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    with atomic_write(tmp_path / "atomic.txt") as fh:
+        fh.write("x")
+    mode = [stat.S_IMODE(os.stat(tmp_path / n).st_mode) for n in ("plain.txt", "atomic.txt")]
+    assert mode[0] == mode[1], [oct(m) for m in mode]

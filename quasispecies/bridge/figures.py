@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._figures import save as _save
+
 __all__ = [
     "make_figures",
     "plot_decoders",
@@ -166,28 +168,11 @@ def plot_decoders(lm, prompts=DEFAULT_PROMPTS, depth: int = 3, top_k: int = 5, a
     return ax, rows
 
 
-def _save(fig, path: Path) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def make_figures(out_dir="figures", lm=None, prompt: str = "Once upon a time") -> list[Path]:
     """Write ``lm_population_vs_T.png``, ``lm_entropy_vs_T.png`` and ``lm_decoders.png``."""
-    import matplotlib
+    from .._figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     from .lm import default_lm
     from .tree import token_tree
 
