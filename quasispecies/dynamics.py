@@ -91,7 +91,9 @@ def _horizon_run(mdp: MDP, Ts: np.ndarray, sweep: bool, x0, steps: int, history:
         from .pull import horizon
 
         res = horizon(mdp, np.atleast_1d(Ts), steps, x0, history=history)
-        return (res.history, res.u) if sweep else (res.history[0] if history else None, res.u[0])
+        if sweep:
+            return res.history, res.u
+        return (None if res.history is None else res.history[0]), res.u[0]
     arrays = mdp.arrays()
     return _sweep(lambda t: _run(arrays, t, jnp.asarray(x0), steps, mdp.dense, history), Ts, sweep)
 

@@ -105,10 +105,10 @@ def _rows_for(
     if not mdp.dense and mdp.num_states >= PULL_MIN_STATES:  # final step only, no history
         from .pull import horizon as pull_horizon
 
-        res = pull_horizon(mdp, T, horizon, _initial(mdp, x0))
-        if not (res.x.sum(axis=-1) > 0).all():
+        hres = pull_horizon(mdp, T, horizon, _initial(mdp, x0))
+        if not (hres.x.sum(axis=-1) > 0).all():
             raise ValueError(f"mdp: no lineage survives to step {horizon} from x0")
-        u, xs = res.u, res.x
+        u, xs = hres.u, hres.x
     else:
         u = scaled_log_population(mdp, T, horizon, x0)
         xs = evolve(mdp, T, horizon, x0)[:, -1, :]

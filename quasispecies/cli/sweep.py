@@ -12,8 +12,8 @@ def parse_temperatures(text: str) -> np.ndarray:
     text = text.strip()
     try:
         if text.startswith(("geom:", "lin:")):
-            kind, lo, hi, n = text.split(":")
-            lo, hi, n = float(lo), float(hi), int(n)
+            kind, lo_text, hi_text, n_text = text.split(":")
+            lo, hi, n = float(lo_text), float(hi_text), int(n_text)
             if n < 1:
                 raise ValueError
             if kind == "geom":
