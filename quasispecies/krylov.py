@@ -41,7 +41,12 @@ POWER_CHUNK = 16
 
 
 class SparsePerron(NamedTuple):
-    """Result of :func:`perron_sparse` (original state order)."""
+    """Result of :func:`perron_sparse` (original state order).
+
+    ``convergence_factor`` is the per-step contraction that power iteration measured
+    (``|lambda_2| / rho``, estimated from successive updates; ``nan`` when power iteration
+    did not run long enough to measure it).
+    """
 
     population: np.ndarray
     scaled_log_growth: float  # T log rho
@@ -49,6 +54,7 @@ class SparsePerron(NamedTuple):
     residual: float
     converged: bool
     method: str
+    convergence_factor: float = float("nan")
 
 
 # ----------------------------------------------------------------- linear domain
@@ -107,7 +113,7 @@ def _arnoldi(arrs, ws, tw, V, H, k, static, m):
         w = w - h2 @ V
         h = h + h2
         beta = jnp.linalg.norm(w)
-        ok = beta > 1e-14 * jnp.linalg.norm(h)
+        ok = beta > 1e-14 * jnp.linalg.norm(h)  # (numerically) invariant subspace
         V = V.at[j + 1].set(jnp.where(ok, w / jnp.where(ok, beta, 1.0), 0.0))
         H = H.at[:, j].set(h.at[j + 1].set(jnp.where(ok, beta, 0.0)))
         return V, H
@@ -116,21 +122,24 @@ def _arnoldi(arrs, ws, tw, V, H, k, static, m):
 
 
 def _restart_basis(Hm: np.ndarray, keep: int):
-    """Eigen-decompose ``Hm``; return the Perron Ritz pair and an orthonormal basis ``Q``
-    of the invariant subspace of (about) ``keep`` Ritz values of largest real part."""
+    """The Perron Ritz pair of ``Hm`` and an orthonormal basis ``Q`` of the invariant
+    subspace of (about) ``keep`` Ritz values of largest real part.
+
+    ``Q`` comes from an ordered real Schur form ``Hm = Z T Z^T`` (Stewart 2001), so
+    ``span Q`` is invariant to rounding and the compressed decomposition stays an exact
+    Arnoldi-like relation; a basis from the eigenvectors instead loses that when ``Hm``
+    is far from normal (clustered Ritz values at low ``T``), and the restarted iteration
+    then reports convergence for a wrong vector.
+    """
+    from scipy.linalg import schur
+
     lam, Y = np.linalg.eig(Hm)
     order = np.argsort(-lam.real, kind="stable")
     lam, Y = lam[order], Y[:, order]
-    cols, i = [], 0
-    while len(cols) < keep and i < len(lam):
-        if lam[i].imag == 0:
-            cols.append(Y[:, i].real)
-            i += 1
-        else:  # a conjugate pair: its real and imaginary parts span an invariant plane
-            cols += [Y[:, i].real, Y[:, i].imag]
-            i += 2
-    Q, _ = np.linalg.qr(np.stack(cols, axis=1))
-    return float(lam[0].real), Y[:, 0].real, Q
+    cut = lam.real[min(keep, len(lam)) - 1]
+    tol = 1e-12 * max(1.0, float(np.abs(lam).max()))
+    _, Z, sdim = schur(Hm, output="real", sort=lambda re, im: re >= cut - tol)
+    return float(lam[0].real), Y[:, 0].real, Z[:, : max(int(sdim), 1)]
 
 
 def krylov_schur(
@@ -227,6 +236,8 @@ def perron_sparse(
     """
     if not T > 0:
         raise ValueError(f"T: perron_sparse needs an evaluation temperature > 0, got {T!r}")
+    if method not in ("auto", "power", "krylov", "log"):
+        raise ValueError(f"method: expected 'auto', 'power', 'krylov' or 'log', got {method!r}")
     op = pull.pull_operator(mdp)
     arrs, static = op.device_arrays(), op.static()
     x0i = jnp.asarray(pull.to_internal(op, np.asarray(x0, dtype=np.float64)))
@@ -252,19 +263,35 @@ def perron_sparse(
         )
     x = x0i / jnp.sum(x0i)
     its, used = 0, "power iteration (pull form, linear domain)"
-    delta, prev = np.inf, None
+    delta, prev, rate, hopeless = np.inf, None, np.nan, 0
     if method in ("auto", "power"):
+        # Power iteration contracts by |lambda_2| / rho per step. As T -> 0, W_T tends to
+        # its max-plus skeleton: a critical cycle of length p > 1 puts p eigenvalues near
+        # rho e^{2 pi i k / p} (|lambda_2| / rho = 1 - O(e^{-gap/T})), and the iterate
+        # oscillates for millions of steps. The factor is measured every chunk; "auto"
+        # then hands over to Krylov-Schur, and "power" stops once the measured factor
+        # says max_iter cannot be enough, reporting converged=False.
         while its < max_iter:
             x, d = _power_chunk(arrs, ws, tw, x, static, POWER_CHUNK)
             its += POWER_CHUNK
             delta = float(d)
             if not delta > tol or not np.isfinite(delta):
                 break
-            if method == "auto" and prev is not None:
-                rate = (delta / prev) ** (1.0 / POWER_CHUNK)
+            if prev is not None:
+                rate = (delta / prev) ** (1.0 / POWER_CHUNK) if prev > 0 else np.nan
                 more = np.log(tol / delta) / np.log(rate) if 0 < rate < 1 else np.inf
-                if more > POWER_BUDGET:
+                if method == "auto" and more > POWER_BUDGET:
                     method = "krylov"
+                    break
+                # two consecutive hopeless estimates (one can be a transient)
+                hopeless = hopeless + 1 if more > 4 * (max_iter - its) else 0
+                if hopeless >= 2:
+                    need = f"~{more:.3g} more steps" if np.isfinite(more) else "no contraction"
+                    used += (
+                        f", stopped: measured convergence factor {rate:.9g} per step, {need} "
+                        "(near-periodic spectrum, |lambda_2| ~ rho); use method='auto' or "
+                        "'krylov'"
+                    )
                     break
             prev = delta
     if method == "krylov":
@@ -283,9 +310,30 @@ def perron_sparse(
             if float(resid) <= tol or its >= max_iter:
                 break
             tol2 = max(tol2 / 100, 1e-16)
+        resid = float(resid)
+        if resid > tol:
+            # Arnoldi's backward error is eps ||W||, i.e. eps ||W|| / rho relative to the
+            # Perron root. At low T, W is far from normal (large weights on edges off every
+            # cycle: ||W|| / rho ~ 1e8 is common), and the Krylov answer is only good to
+            # ~1e-8 there. Power steps stay in the positive cone, where every operation is
+            # componentwise accurate: polish with up to POWER_BUDGET of them (the residual
+            # may grow transiently on a non-normal W) and keep the best iterate.
+            polished, xn = False, x
+            for _ in range(POWER_BUDGET // POWER_CHUNK):
+                xn, _ = _power_chunk(arrs, ws, tw, xn, static, POWER_CHUNK)
+                its += POWER_CHUNK
+                rn = float(_residual(arrs, ws, tw, xn, static)[1])
+                if rn < resid:
+                    x, resid, polished = xn, rn, True
+                if resid <= tol:
+                    break
+            if polished:
+                used = used[: -len(")")] + ", polished by power steps)"
     rho, resid = _residual(arrs, ws, tw, x, static)
     rho, resid = float(rho), float(resid)
     if not rho > 0:
         raise ValueError("x0: every lineage from x0 dies out; no steady state is reached from it")
     g = T * np.log(rho) + op.reward_max
-    return SparsePerron(pull.to_original(op, x), float(g), its + 1, resid, bool(resid <= tol), used)
+    return SparsePerron(
+        pull.to_original(op, x), float(g), its + 1, resid, bool(resid <= tol), used, float(rate)
+    )
