@@ -15,7 +15,7 @@ import importlib
 import sys
 
 # Order here is the order in `quasispecies --help`.
-SUBCOMMANDS = ["demo", "sweep", "paths", "limit", "lm", "collapse", "chain"]
+SUBCOMMANDS = ["demo", "sweep", "paths", "limit", "threshold", "lm", "collapse", "chain"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,154 @@
+"""``quasispecies threshold``: Eigen's error threshold of the single-peak landscape."""
+
+from __future__ import annotations
+
+import json
+
+
+def parse_mu(text: str):
+    """``LO:HI:N`` -> ``N`` evenly spaced error rates in ``[LO, HI]`` (``N = 1``: ``LO``)."""
+    import numpy as np
+
+    parts = text.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise ValueError(f"--mu: expected LO:HI:N (e.g. 0.001:0.1:50), got {text!r}") from None
+    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
+        raise ValueError(f"--mu: error rates must lie in [0, 1], got {text!r}")
+    if lo > hi:
+        raise ValueError(f"--mu: LO must be <= HI, got {text!r}")
+    if n < 1:
+        raise ValueError(f"--mu: N must be >= 1, got {n}")
+    return np.linspace(lo, hi, n)
+
+
+def parse_lengths(values: list[str]) -> list[int]:
+    """``--length 10 20`` or ``--length 10,20`` -> ``[10, 20]``."""
+    out = []
+    for v in values:
+        for part in v.split(","):
+            if not part.strip():
+                continue
+            try:
+                L = int(part)
+            except ValueError:
+                raise ValueError(f"--length: expected integers, got {part!r}") from None
+            if L < 1:
+                raise ValueError(f"--length: must be >= 1, got {L}")
+            out.append(L)
+    if not out:
+        raise ValueError("--length: no length given")
+    return out
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "threshold",
+        help="Eigen's error threshold: master-class frequency and mean fitness vs mu",
+        description=(
+            "Single-peak landscape (master fitness SIGMA, all others 1) on {0..K-1}^L, solved "
+            "exactly on the L+1 Hamming classes for each mu. Prints the master-class frequency "
+            "and mean fitness against mu for each L, with the threshold 1 - sigma^(-1/L) (exact "
+            "without back-mutation) and its approximation ln(sigma)/L."
+        ),
+    )
+    p.add_argument("--length", nargs="+", required=True, metavar="L",
+                   help="sequence length(s): --length 50 or --length 10 20 50 (or 10,20,50)")
+    p.add_argument("--sigma", type=float, required=True, help="master fitness (> 1)")
+    p.add_argument("--mu", required=True, metavar="LO:HI:N",
+                   help="N evenly spaced per-site error rates from LO to HI")
+    p.add_argument("--alphabet", type=int, default=2, metavar="K", help="alphabet size (2)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the curves to FILE (.json, or .csv: one row per L and mu)")
+    p.add_argument("--figures", default=None, metavar="DIR",
+                   help="write threshold_master.png and threshold_classes.png into DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=run)
+
+
+def _document(curves) -> dict:
+    return {
+        "sigma": curves.sigma,
+        "alphabet": curves.alphabet,
+        "temperature": curves.temperature,
+        "mu": curves.mu.tolist(),
+        "lengths": [int(L) for L in curves.lengths],
+        "curves": [
+            {
+                "length": int(L),
+                "threshold": float(curves.threshold[i]),
+                "threshold_approx": float(curves.threshold_approx[i]),
+                "master_frequency": curves.master_frequency[i].tolist(),
+                "mean_fitness": curves.mean_fitness[i].tolist(),
+                "log_growth": curves.log_growth[i].tolist(),
+                "master_frequency_no_back": curves.master_frequency_no_back[i].tolist(),
+                "max_residual": float(curves.residual[i].max()),
+            }
+            for i, L in enumerate(curves.lengths)
+        ],
+    }
+
+
+def _table(curves) -> str:
+    lines = [f"single peak, sigma = {curves.sigma:g}, alphabet = {curves.alphabet}"]
+    for i, L in enumerate(curves.lengths):
+        lines.append("")
+        lines.append(f"L = {L}:  mu_c = 1 - sigma^(-1/L) = {curves.threshold[i]:.6g}   "
+                     f"ln(sigma)/L = {curves.threshold_approx[i]:.6g}")
+        lines.append(f"{'mu':>12} {'master x0':>13} {'no back-mut.':>13} {'mean fitness':>13}")
+        for j, mu in enumerate(curves.mu):
+            lines.append(f"{mu:12.6g} {curves.master_frequency[i, j]:13.6g} "
+                         f"{curves.master_frequency_no_back[i, j]:13.6g} "
+                         f"{curves.mean_fitness[i, j]:13.6g}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..io import atomic_write
+    from ..landscapes import error_threshold
+
+    lengths = parse_lengths(args.length)
+    mus = parse_mu(args.mu)
+    if not args.sigma > 1:
+        raise ValueError(f"--sigma: the master must be fitter than the rest, sigma > 1; got {args.sigma!r}")
+    if args.alphabet < 2:
+        raise ValueError(f"--alphabet: must be >= 2, got {args.alphabet}")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix not in (".json", ".csv"):
+        raise ValueError(f"--out: expected a .json or .csv file, got {args.out!r}")
+    curves = error_threshold(lengths, args.sigma, mus, alphabet=args.alphabet)
+    doc = _document(curves)
+    files = []
+    if out is not None:
+        with atomic_write(out, "w") as fh:
+            if out.suffix == ".json":
+                json.dump(doc, fh, indent=1)
+            else:
+                fh.write("length,mu,master_frequency,master_frequency_no_back,mean_fitness,"
+                         "log_growth,threshold,threshold_approx\n")
+                for i, L in enumerate(curves.lengths):
+                    for j, mu in enumerate(curves.mu):
+                        vals = (mu, curves.master_frequency[i, j],
+                                curves.master_frequency_no_back[i, j], curves.mean_fitness[i, j],
+                                curves.log_growth[i, j], curves.threshold[i],
+                                curves.threshold_approx[i])
+                        fh.write(f"{int(L)}," + ",".join(repr(float(v)) for v in vals) + "\n")
+        files.append(str(out))
+    if args.figures:
+        from ..plot_threshold import write_figures
+
+        files += [str(f) for f in write_figures(curves, args.figures)]
+    if files:
+        doc["files"] = files
+    if args.json:
+        print(json.dumps(doc))
+        return 0
+    print(_table(curves))
+    if files:
+        print("wrote " + ", ".join(files))
+    return 0
