@@ -51,8 +51,12 @@ __all__ = ["class_perron", "hamming_distances", "log_class_matrix", "log_class_s
 def log_class_sizes(length: int, alphabet: int) -> np.ndarray:
     r"""``log n_d = log C(L, d) + d log(k - 1)``, ``d = 0..L`` (number of genotypes at distance ``d``)."""
     d = np.arange(length + 1)
-    return (scipy.special.gammaln(length + 1) - scipy.special.gammaln(d + 1)
-            - scipy.special.gammaln(length - d + 1) + d * np.log(alphabet - 1))
+    return (
+        scipy.special.gammaln(length + 1)
+        - scipy.special.gammaln(d + 1)
+        - scipy.special.gammaln(length - d + 1)
+        + d * np.log(alphabet - 1)
+    )
 
 
 def _hankel(v, rows: int, cols: int):
@@ -72,7 +76,13 @@ def _log_class_matrix(mu, alphabet, length: int):
     def logpmf(size, p):  # log Binomial(size, p) pmf on 0..L, -inf beyond size
         ok = n <= size
         r = jnp.where(ok, n, 0.0)
-        val = lfact[size] - gammaln(r + 1) - gammaln(size - r + 1) + xlogy(r, p) + xlog1py(size - r, -p)
+        val = (
+            lfact[size]
+            - gammaln(r + 1)
+            - gammaln(size - r + 1)
+            + xlogy(r, p)
+            + xlog1py(size - r, -p)
+        )
         return jnp.where(ok, val, -jnp.inf)
 
     H = L // 2 + 1  # the smaller of the two binomials has at most H terms
@@ -107,8 +117,13 @@ def _log_class_matrix_np(L: int, mu: float, alphabet: int) -> np.ndarray:
 
     def logpmf(size: int, p: float) -> np.ndarray:
         r = np.arange(size + 1)
-        return (lfact[size] - lfact[r] - lfact[size - r] + scipy.special.xlogy(r, p)
-                + scipy.special.xlog1py(size - r, -p))
+        return (
+            lfact[size]
+            - lfact[r]
+            - lfact[size - r]
+            + scipy.special.xlogy(r, p)
+            + scipy.special.xlog1py(size - r, -p)
+        )
 
     out = np.empty((L + 1, L + 1))
     e = np.arange(L + 1)[None, :]
@@ -141,8 +156,9 @@ def log_class_matrix(length: int, mu: float, alphabet: int = 2) -> np.ndarray:
     if length <= NUMPY_CLASS_MATRIX_MAX:
         return _log_class_matrix_np(int(length), float(mu), int(alphabet))
     mu_arr = jnp.asarray(float(mu), dtype=jnp.float64)
-    return np.asarray(_log_class_matrix(mu_arr, jnp.asarray(float(alphabet), jnp.float64),
-                                        length=int(length)))
+    return np.asarray(
+        _log_class_matrix(mu_arr, jnp.asarray(float(alphabet), jnp.float64), length=int(length))
+    )
 
 
 def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray:
@@ -157,7 +173,7 @@ def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray
         acc = np.zeros(idx.shape, dtype=out.dtype)
         for i in range(L):
             acc += ((idx // k ** (L - 1 - i)) % k != mdig[i]).astype(out.dtype)
-        out[s: s + idx.size] = acc
+        out[s : s + idx.size] = acc
     return out
 
 
@@ -175,8 +191,14 @@ def _residuals(lx: np.ndarray, LW: np.ndarray, lth: float) -> tuple[float, float
     return entry, float(np.abs(np.exp(lxw) - np.exp(lx)).sum())
 
 
-def _refine(lx: np.ndarray, LW: np.ndarray, lth: float, log_g: np.ndarray,
-            log_sizes: np.ndarray, rounds: int = 8) -> np.ndarray:
+def _refine(
+    lx: np.ndarray,
+    LW: np.ndarray,
+    lth: float,
+    log_g: np.ndarray,
+    log_sizes: np.ndarray,
+    rounds: int = 8,
+) -> np.ndarray:
     r"""Balanced refinement of the log left Perron vector ``lx`` of ``W / theta`` (see module doc).
 
     Each round solves for the left Perron vector ``z`` of ``B = D_a W D_a^{-1} / theta``
@@ -250,12 +272,14 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
             if not A[k, k] < 0:
                 return None
             lpiv[k] = np.log1p(-np.exp(A[k, k]))
-            col = A[k + 1:, k] - lpiv[k]
-            A[k + 1:, k + 1:] = np.logaddexp(A[k + 1:, k + 1:], col[:, None] + A[k, None, k + 1:])
+            col = A[k + 1 :, k] - lpiv[k]
+            A[k + 1 :, k + 1 :] = np.logaddexp(
+                A[k + 1 :, k + 1 :], col[:, None] + A[k, None, k + 1 :]
+            )
         lx = np.empty(n)
         lx[n - 1] = 0.0
         for k in range(n - 2, -1, -1):
-            lx[k] = _log_lse_rows(lx[k + 1:] + A[k + 1:, k], axis=0) - lpiv[k]
+            lx[k] = _log_lse_rows(lx[k + 1 :] + A[k + 1 :, k], axis=0) - lpiv[k]
     if not np.isfinite(lx).all():
         return None
     out = np.empty(n)
@@ -263,8 +287,9 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     return out - _log_lse_rows(out, axis=0)
 
 
-def class_perron(log_M: np.ndarray, log_g: np.ndarray, log_sizes: np.ndarray,
-                 refine: bool = True) -> tuple[float, np.ndarray, float]:
+def class_perron(
+    log_M: np.ndarray, log_g: np.ndarray, log_sizes: np.ndarray, refine: bool = True
+) -> tuple[float, np.ndarray, float]:
     r"""Perron root and left vector of ``W = diag(g) M`` on Hamming classes.
 
     Parameters
@@ -299,8 +324,11 @@ def class_perron(log_M: np.ndarray, log_g: np.ndarray, log_sizes: np.ndarray,
             # elimination orders: by the refined estimate, by the symmetric eigenvector (its
             # large entries are reliable), and tail classes first; keep the best result
             best = (*_residuals(lx, LW, lth)[::-1], lx)
-            for order in (np.argsort(lx, kind="stable"), np.argsort(y, kind="stable"),
-                          np.arange(n)[::-1]):
+            for order in (
+                np.argsort(lx, kind="stable"),
+                np.argsort(y, kind="stable"),
+                np.arange(n)[::-1],
+            ):
                 ge = _elimination(LW - lth, order)
                 if ge is not None:
                     r_entry, r_norm = _residuals(ge, LW, lth)

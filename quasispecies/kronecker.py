@@ -224,8 +224,9 @@ def _step(u, v, w, log_fitness, weights, lmax, T, coef, plan: _Plan, elementwise
         out = (cv * sv) * vb + (cu * su) * ub + c1 * e
         if y is not None:
             out = out + cA * _g_power(e, post) * y
-        stats = jnp.stack([jnp.sum(sv * vb * out), jnp.sum(out * out), jnp.sum(jnp.abs(out)),
-                           jnp.sum(out)])
+        stats = jnp.stack(
+            [jnp.sum(sv * vb * out), jnp.sum(out * out), jnp.sum(jnp.abs(out)), jnp.sum(out)]
+        )
         return out, stats
 
     def pre_scale(vb, lfb):
@@ -309,8 +310,9 @@ class SymmetrisedOperator:
     place (buffer donation) with the fused three-term recurrence.
     """
 
-    def __init__(self, log_fitness, weights, length: int, alphabet: int, T: float,
-                 block: int = BLOCK):
+    def __init__(
+        self, log_fitness, weights, length: int, alphabet: int, T: float, block: int = BLOCK
+    ):
         self.log_fitness = log_fitness
         self.weights = jnp.asarray(weights)
         self.plan = make_plan(length, alphabet, block)
@@ -328,8 +330,22 @@ class SymmetrisedOperator:
     def zeros(self):
         return jnp.zeros(self.size, self.dtype)
 
-    def step(self, u, v, w, *, sv=1.0, su=1.0, cA=1.0, cv=0.0, cu=0.0, c1=0.0,
-             pre: float = 0.5, post: float = 0.5, elementwise: bool = False):
+    def step(
+        self,
+        u,
+        v,
+        w,
+        *,
+        sv=1.0,
+        su=1.0,
+        cA=1.0,
+        cv=0.0,
+        cu=0.0,
+        c1=0.0,
+        pre: float = 0.5,
+        post: float = 0.5,
+        elementwise: bool = False,
+    ):
         """``u <- cA g^post Q (g^pre sv v) + cv sv v + cu su u + c1 g^(1/2)``; see :func:`_step`.
 
         ``elementwise=True`` drops the operator term (no matvec). Every buffer must hold
@@ -339,8 +355,18 @@ class SymmetrisedOperator:
         coef = jnp.asarray([sv, su, cA, cv, cu, c1, pre, post], dtype=self.dtype)
         if not elementwise:
             self.matvecs += 1
-        u, w, stats = _step(u, v, w, self.log_fitness, self.weights, self.lmax, self.T, coef,
-                            plan=self.plan, elementwise=elementwise)
+        u, w, stats = _step(
+            u,
+            v,
+            w,
+            self.log_fitness,
+            self.weights,
+            self.lmax,
+            self.T,
+            coef,
+            plan=self.plan,
+            elementwise=elementwise,
+        )
         return u, w, np.asarray(stats)
 
     @staticmethod

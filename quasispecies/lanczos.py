@@ -97,13 +97,15 @@ def _top_ritz(alphas: list[float], betas: list[float]) -> tuple[float, np.ndarra
     m = len(alphas)
     if m == 1:
         return float(alphas[0]), np.ones(1)
-    w, s = scipy.linalg.eigh_tridiagonal(np.asarray(alphas), np.asarray(betas[: m - 1]),
-                                         select="i", select_range=(m - 1, m - 1))
+    w, s = scipy.linalg.eigh_tridiagonal(
+        np.asarray(alphas), np.asarray(betas[: m - 1]), select="i", select_range=(m - 1, m - 1)
+    )
     return float(w[0]), s[:, 0]
 
 
-def top_eigenpair(op, *, tol: float = 1e-12, max_steps: int = 5000,
-                  ritz: str = "clenshaw") -> LanczosResult:
+def top_eigenpair(
+    op, *, tol: float = 1e-12, max_steps: int = 5000, ritz: str = "clenshaw"
+) -> LanczosResult:
     r"""Largest eigenvalue and eigenvector of the symmetric operator ``op``.
 
     Parameters
@@ -122,7 +124,9 @@ def top_eigenpair(op, *, tol: float = 1e-12, max_steps: int = 5000,
     start, nrm2 = op.start()
     start_norm = math.sqrt(float(nrm2))
     if not start_norm > 0:
-        raise ValueError("fitness: the start vector g^(1/2) is zero (no genotype has positive weight)")
+        raise ValueError(
+            "fitness: the start vector g^(1/2) is zero (no genotype has positive weight)"
+        )
     v, sv = start, 1.0 / start_norm
     u, su = op.zeros(), 0.0
     w = op.zeros()
@@ -157,8 +161,9 @@ def top_eigenpair(op, *, tol: float = 1e-12, max_steps: int = 5000,
     else:
         y = _replay(op, (u, v, w), a_arr, b_arr, s, start_norm)
     vec, spare = y
-    return LanczosResult(theta, vec, spare, m, op.matvecs, float(est), converged, ritz,
-                         a_arr, b_arr)
+    return LanczosResult(
+        theta, vec, spare, m, op.matvecs, float(est), converged, ritz, a_arr, b_arr
+    )
 
 
 def _clenshaw(op, buffers, alphas, betas, s, start_norm):
@@ -171,8 +176,9 @@ def _clenshaw(op, buffers, alphas, betas, s, start_norm):
     b1, b2 = b2, b1
     for j in range(m - 2, -1, -1):
         cu = -betas[j] / betas[j + 1] if j + 2 <= m - 1 else 0.0
-        b2, w, st = op.step(b2, b1, w, cA=1.0 / betas[j], cv=-alphas[j] / betas[j], cu=cu,
-                            c1=s[j] / start_norm)
+        b2, w, st = op.step(
+            b2, b1, w, cA=1.0 / betas[j], cv=-alphas[j] / betas[j], cu=cu, c1=s[j] / start_norm
+        )
         b1, b2 = b2, b1
     nrm = math.sqrt(float(st[1]))  # ||b_0||: stats of the last update
     y, _ = op.axpy(b1, b2, 1.0 / nrm, 0.0, 0.0)

@@ -133,7 +133,9 @@ class SequenceSpace:
         self.alphabet = _check_int(alphabet, "alphabet", 2)
         m = as_float_array(mu, "mu", ndim=(0, 1))
         if m.ndim == 1 and m.shape[0] != self.length:
-            raise ValueError(f"mu: expected a scalar or {self.length} per-site rates, got {m.shape[0]}")
+            raise ValueError(
+                f"mu: expected a scalar or {self.length} per-site rates, got {m.shape[0]}"
+            )
         if not np.isfinite(m).all():
             raise ValueError("mu: error rates must be finite")
         if (m < 0).any() or (m > 1).any():
@@ -199,7 +201,9 @@ class SequenceSpace:
     def log_class_matrix(self) -> np.ndarray:
         r"""``log M``, the exact ``(L+1) x (L+1)`` Hamming-class mutation matrix (cached)."""
         if not self.uniform:
-            raise ValueError("mu: Hamming classes lump exactly only when every site has the same rate")
+            raise ValueError(
+                "mu: Hamming classes lump exactly only when every site has the same rate"
+            )
         if self._log_M is None:
             self._log_M = log_class_matrix(self.length, float(self.mu[0]), self.alphabet)
             self._log_M.setflags(write=False)
@@ -227,7 +231,8 @@ class SequenceSpace:
                 f"length: {what} on {self.alphabet}^{self.length} = {self.size:.4g} genotypes needs "
                 f"{_human(need)} ({vectors} float64 vectors of {_human(8 * self.size)}), more than "
                 f"the {_human(have)} available; use a permutation-symmetric landscape with one "
-                "error rate (Hamming-class model) or a shorter length")
+                "error rate (Hamming-class model) or a shorter length"
+            )
 
 
 # ================================================================ shared helpers
@@ -255,7 +260,9 @@ def _growth(T: float, lmax: float, theta: float) -> tuple[float, float]:
 def _check_T(T) -> float:
     Ts, sweep = check_temperature(T)
     if sweep:
-        raise ValueError("T: this method takes one temperature; qs.steady_state / qs.evolve sweep arrays")
+        raise ValueError(
+            "T: this method takes one temperature; qs.steady_state / qs.evolve sweep arrays"
+        )
     return float(Ts)
 
 
@@ -267,8 +274,9 @@ def _evolve_log(log_fitness, log_weights, T, u0, steps: int, alphabet: int):
         present = u > -jnp.inf
         lmax = jnp.max(jnp.where(present, log_fitness, -jnp.inf))
         Tsafe = jnp.where(T > 0, T, 1.0)
-        sel = jnp.where(T > 0, (log_fitness - lmax) / Tsafe,
-                        jnp.where(log_fitness >= lmax, 0.0, -jnp.inf))
+        sel = jnp.where(
+            T > 0, (log_fitness - lmax) / Tsafe, jnp.where(log_fitness >= lmax, 0.0, -jnp.inf)
+        )
         return jnp.where(present, u + sel, -jnp.inf)
 
     def step(u, _):
@@ -288,8 +296,9 @@ def _evolve_classes(log_fitness, log_M, T, u0, steps: int):
         present = u > -jnp.inf
         lmax = jnp.max(jnp.where(present, log_fitness, -jnp.inf))
         Tsafe = jnp.where(T > 0, T, 1.0)
-        sel = jnp.where(T > 0, (log_fitness - lmax) / Tsafe,
-                        jnp.where(log_fitness >= lmax, 0.0, -jnp.inf))
+        sel = jnp.where(
+            T > 0, (log_fitness - lmax) / Tsafe, jnp.where(log_fitness >= lmax, 0.0, -jnp.inf)
+        )
         a = jnp.where(present, u + sel, -jnp.inf)
         u = jax.nn.logsumexp(a[:, None] + log_M, axis=0)
         u = u - jax.nn.logsumexp(u)
@@ -340,18 +349,32 @@ class GenotypeModel:
     def class_frequencies(self, population, master: int = 0) -> np.ndarray:
         """Population summed over Hamming distance to ``master`` (``(L+1,)``, index 0 = master)."""
         d = self.space.hamming_distances(master)
-        return np.bincount(d, weights=np.asarray(population, dtype=np.float64),
-                           minlength=self.space.length + 1)
+        return np.bincount(
+            d, weights=np.asarray(population, dtype=np.float64), minlength=self.space.length + 1
+        )
 
     def operator(self, T: float = 1.0, block: int | None = None) -> SymmetrisedOperator:
         """The symmetric :math:`G^{1/2} Q G^{1/2}` at temperature ``T`` (see :mod:`~quasispecies.kronecker`)."""
         kw = {} if block is None else {"block": block}
-        return SymmetrisedOperator(self.log_fitness, self.space.site_weights(), self.space.length,
-                                   self.space.alphabet, T, **kw)
+        return SymmetrisedOperator(
+            self.log_fitness,
+            self.space.site_weights(),
+            self.space.length,
+            self.space.alphabet,
+            T,
+            **kw,
+        )
 
     # ------------------------------------------------------------ steady state
-    def steady_state(self, T: float = 1.0, *, tol: float = 1e-12, max_steps: int = 5000,
-                     ritz: str = "clenshaw", block: int | None = None) -> SteadyState:
+    def steady_state(
+        self,
+        T: float = 1.0,
+        *,
+        tol: float = 1e-12,
+        max_steps: int = 5000,
+        ritz: str = "clenshaw",
+        block: int | None = None,
+    ) -> SteadyState:
         r"""The quasispecies: left Perron vector of ``W_T`` and ``log lambda_T``.
 
         Lanczos on :math:`A = G^{1/2} Q G^{1/2}`, :math:`g = f^{1/T}/\max f^{1/T}`, stopped
@@ -383,8 +406,10 @@ class GenotypeModel:
         T = _check_T(T)
         sp = self.space
         if T == 0 and (sp.mu >= 1).any():
-            raise ValueError("T: the T = 0 limit needs every mu < 1 (a genotype must be able to "
-                             "copy itself exactly)")
+            raise ValueError(
+                "T: the T = 0 limit needs every mu < 1 (a genotype must be able to "
+                "copy itself exactly)"
+            )
         lmax = float(jnp.max(self.log_fitness))
         if (sp.mu == 0).all():
             return self._diagonal_steady_state(T, lmax)
@@ -404,21 +429,38 @@ class GenotypeModel:
                 break
         converged = bool(res.converged) and resid <= RESIDUAL_OK
         log_growth, scaled = _growth(T, lmax, theta)
-        method = (f"Lanczos on G^1/2 Q G^1/2 (no reorthogonalisation, {res.steps} steps), "
-                  f"Ritz vector by {res.ritz}")
-        return SteadyState(population=np.asarray(x), log_growth=float(log_growth),
-                           scaled_log_growth=float(scaled), temperature=T,
-                           irreducible=sp.irreducible, converged=converged,
-                           iterations=int(op.matvecs), residual=resid, method=method)
+        method = (
+            f"Lanczos on G^1/2 Q G^1/2 (no reorthogonalisation, {res.steps} steps), "
+            f"Ritz vector by {res.ritz}"
+        )
+        return SteadyState(
+            population=np.asarray(x),
+            log_growth=float(log_growth),
+            scaled_log_growth=float(scaled),
+            temperature=T,
+            irreducible=sp.irreducible,
+            converged=converged,
+            iterations=int(op.matvecs),
+            residual=resid,
+            method=method,
+        )
 
     def _diagonal_steady_state(self, T: float, lmax: float) -> SteadyState:
         lf = np.asarray(self.log_fitness)
         top = lf >= lmax
         x = top / top.sum()
         log_growth, scaled = _growth(T, lmax, 1.0)
-        return SteadyState(population=x, log_growth=float(log_growth), scaled_log_growth=float(scaled),
-                           temperature=T, irreducible=False, converged=True, iterations=0,
-                           residual=0.0, method="mu = 0: W_T is diagonal, lambda = max f^(1/T)")
+        return SteadyState(
+            population=x,
+            log_growth=float(log_growth),
+            scaled_log_growth=float(scaled),
+            temperature=T,
+            irreducible=False,
+            converged=True,
+            iterations=0,
+            residual=0.0,
+            method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
+        )
 
     def _steady_state(self, T: float) -> SteadyState:
         return self.steady_state(T)
@@ -435,8 +477,10 @@ class GenotypeModel:
         steps = check_nonneg_int(steps, "steps")
         N = self.space.size
         if 8 * (steps + 1) * N > _available_bytes():
-            raise ValueError(f"steps: {steps + 1} populations of {N} genotypes need "
-                             f"{_human(8 * (steps + 1) * N)}, more than is available")
+            raise ValueError(
+                f"steps: {steps + 1} populations of {N} genotypes need "
+                f"{_human(8 * (steps + 1) * N)}, more than is available"
+            )
         x0 = _initial(x0, N)
         u0 = jnp.asarray(_log_or_neginf(x0))
         lw = jnp.asarray(log_site_weights(self.space.mu, self.space.alphabet))
@@ -460,11 +504,15 @@ class ClassModel:
 
     def __init__(self, space: SequenceSpace, log_fitness_classes, description: str = "classes"):
         if not space.uniform:
-            raise ValueError("mu: Hamming classes lump exactly only when every site has the same rate")
+            raise ValueError(
+                "mu: Hamming classes lump exactly only when every site has the same rate"
+            )
         self.space = space
         lf = as_float_array(log_fitness_classes, "fitness", ndim=1)
         if lf.shape[0] != space.length + 1:
-            raise ValueError(f"fitness: expected {space.length + 1} class fitnesses, got {lf.shape[0]}")
+            raise ValueError(
+                f"fitness: expected {space.length + 1} class fitnesses, got {lf.shape[0]}"
+            )
         self.log_fitness = lf
         self.description = description
 
@@ -506,7 +554,9 @@ class ClassModel:
         sp = self.space
         mu = float(sp.mu[0])
         if T == 0 and mu >= 1:
-            raise ValueError("T: the T = 0 limit needs mu < 1 (a genotype must be able to copy itself)")
+            raise ValueError(
+                "T: the T = 0 limit needs mu < 1 (a genotype must be able to copy itself)"
+            )
         lf = self.log_fitness
         lmax = float(lf.max())
         if mu == 0:
@@ -514,23 +564,37 @@ class ClassModel:
             logn = sp.log_class_sizes()
             w = np.where(top, np.exp(logn - logn[top].max()), 0.0)
             log_growth, scaled = _growth(T, lmax, 1.0)
-            return SteadyState(population=w / w.sum(), log_growth=float(log_growth),
-                               scaled_log_growth=float(scaled), temperature=T, irreducible=False,
-                               converged=True, iterations=0, residual=0.0,
-                               method="mu = 0: W_T is diagonal, lambda = max f^(1/T)")
+            return SteadyState(
+                population=w / w.sum(),
+                log_growth=float(log_growth),
+                scaled_log_growth=float(scaled),
+                temperature=T,
+                irreducible=False,
+                converged=True,
+                iterations=0,
+                residual=0.0,
+                method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
+            )
         if T > 0:
             log_g = (lf - lmax) / T
         else:
             log_g = np.where(lf >= lmax, 0.0, -np.inf)
-        theta, lx, resid = class_perron(sp.log_class_matrix(), log_g, sp.log_class_sizes(),
-                                        refine=sp.irreducible)
+        theta, lx, resid = class_perron(
+            sp.log_class_matrix(), log_g, sp.log_class_sizes(), refine=sp.irreducible
+        )
         log_growth, scaled = _growth(T, lmax, theta)
-        return SteadyState(population=np.exp(lx), log_growth=float(log_growth),
-                           scaled_log_growth=float(scaled), temperature=T,
-                           irreducible=sp.irreducible, converged=True, iterations=0,
-                           residual=resid,
-                           method=f"Hamming-class model ({sp.length + 1} classes): symmetric eigh "
-                                  "+ balanced refinement")
+        return SteadyState(
+            population=np.exp(lx),
+            log_growth=float(log_growth),
+            scaled_log_growth=float(scaled),
+            temperature=T,
+            irreducible=sp.irreducible,
+            converged=True,
+            iterations=0,
+            residual=resid,
+            method=f"Hamming-class model ({sp.length + 1} classes): symmetric eigh "
+            "+ balanced refinement",
+        )
 
     def _steady_state(self, T: float) -> SteadyState:
         return self.steady_state(T)
@@ -550,8 +614,13 @@ class ClassModel:
         else:
             x0 = _initial(x0, n)
         u0 = jnp.asarray(_log_or_neginf(x0))
-        xs = _evolve_classes(jnp.asarray(self.log_fitness), jnp.asarray(self.space.log_class_matrix()),
-                             jnp.asarray(T), u0, steps)
+        xs = _evolve_classes(
+            jnp.asarray(self.log_fitness),
+            jnp.asarray(self.space.log_class_matrix()),
+            jnp.asarray(T),
+            u0,
+            steps,
+        )
         return np.concatenate([x0[None, :], np.asarray(xs)], axis=0)
 
     def _evolve(self, T: float, steps: int, x0) -> np.ndarray:
@@ -561,7 +630,9 @@ class ClassModel:
 # ================================================================== landscapes
 def _check_space(space) -> SequenceSpace:
     if not isinstance(space, SequenceSpace):
-        raise ValueError(f"space: expected a quasispecies.SequenceSpace, got {type(space).__name__}")
+        raise ValueError(
+            f"space: expected a quasispecies.SequenceSpace, got {type(space).__name__}"
+        )
     return space
 
 
@@ -583,8 +654,10 @@ def fitness_landscape(space, f) -> GenotypeModel:
     space.check_memory(FULL_SPACE_VECTORS, "fitness_landscape")
     arr = as_float_array(f, "f", ndim=1)
     if arr.shape[0] != space.size:
-        raise ValueError(f"f: expected {space.size} fitness values (alphabet**length = "
-                         f"{space.alphabet}**{space.length}, lexicographic order), got {arr.shape[0]}")
+        raise ValueError(
+            f"f: expected {space.size} fitness values (alphabet**length = "
+            f"{space.alphabet}**{space.length}, lexicographic order), got {arr.shape[0]}"
+        )
     if not np.isfinite(arr).all():
         i = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"f: fitness must be finite; f[{i}] = {arr[i]!r}")
@@ -599,7 +672,9 @@ def class_landscape(space, f_classes, description: str = "class_landscape") -> C
     space = _check_space(space)
     arr = as_float_array(f_classes, "f_classes", ndim=1)
     if arr.shape[0] != space.length + 1:
-        raise ValueError(f"f_classes: expected {space.length + 1} values (d = 0..L), got {arr.shape[0]}")
+        raise ValueError(
+            f"f_classes: expected {space.length + 1} values (d = 0..L), got {arr.shape[0]}"
+        )
     if not np.isfinite(arr).all() or (arr <= 0).any():
         raise ValueError("f_classes: fitness must be positive and finite")
     return ClassModel(space, np.log(arr), description)
@@ -609,7 +684,9 @@ def _lump(space: SequenceSpace, lumped, symmetric: bool) -> bool:
     if lumped is None:
         return symmetric and space.uniform
     if lumped and not space.uniform:
-        raise ValueError("lumped: per-site error rates differ, so Hamming classes do not lump exactly")
+        raise ValueError(
+            "lumped: per-site error rates differ, so Hamming classes do not lump exactly"
+        )
     if lumped and not symmetric:
         raise ValueError("lumped: the landscape is not a function of the Hamming distance alone")
     return bool(lumped)
@@ -683,8 +760,9 @@ def additive(space, s, base: float = 1.0, *, lumped: bool | None = None):
     table, sym = _site_table(space, s, "s", 0.0)
     fmin = float(b) + table.min(axis=1).sum()
     if not fmin > 0:
-        raise ValueError(f"s: additive fitness must stay positive, but the least fit genotype has "
-                         f"f = {fmin!r}")
+        raise ValueError(
+            f"s: additive fitness must stay positive, but the least fit genotype has f = {fmin!r}"
+        )
     if _lump(space, lumped, sym):
         d = np.arange(space.length + 1)
         f = float(b) + (space.length - d) * table[0, 0] + d * table[0, 1]
@@ -708,8 +786,9 @@ def multiplicative(space, w, base: float = 1.0, *, lumped: bool | None = None):
     lt = np.log(table)
     if _lump(space, lumped, sym):
         d = np.arange(space.length + 1)
-        return ClassModel(space, math.log(b) + (space.length - d) * lt[0, 0] + d * lt[0, 1],
-                          "multiplicative")
+        return ClassModel(
+            space, math.log(b) + (space.length - d) * lt[0, 0] + d * lt[0, 1], "multiplicative"
+        )
     space.check_memory(FULL_SPACE_VECTORS, "multiplicative over all genotypes")
     return GenotypeModel(space, math.log(b) + _kron_sum(lt), "multiplicative")
 
@@ -735,8 +814,12 @@ def nk_landscape(space, K: int, *, seed: int = 0, neighbourhood: str = "adjacent
     if neighbourhood == "adjacent":
         nb = np.array([[(i + m) % L for m in range(K + 1)] for i in range(L)])
     else:
-        nb = np.array([[i, *rng.choice([j for j in range(L) if j != i], size=K, replace=False)]
-                       for i in range(L)])
+        nb = np.array(
+            [
+                [i, *rng.choice([j for j in range(L) if j != i], size=K, replace=False)]
+                for i in range(L)
+            ]
+        )
     tables = 1.0 - rng.random((L, k ** (K + 1)))  # (0, 1]
     N = space.size
     f = np.zeros(N)
@@ -751,7 +834,7 @@ def nk_landscape(space, K: int, *, seed: int = 0, neighbourhood: str = "adjacent
             for m in range(K + 1):
                 key = key * k + digits[:, nb[i, m]]
             acc += tables[i, key]
-        f[s: s + idx.size] = acc / L
+        f[s : s + idx.size] = acc / L
     return GenotypeModel(space, np.log(f), f"nk_landscape(K={K}, seed={seed}, {neighbourhood})")
 
 
@@ -790,8 +873,9 @@ class ThresholdCurves(NamedTuple):
     residual: np.ndarray
 
 
-def error_threshold(length, sigma, mu, *, alphabet: int = 2, T: float = 1.0,
-                    progress: bool = False) -> ThresholdCurves:
+def error_threshold(
+    length, sigma, mu, *, alphabet: int = 2, T: float = 1.0, progress: bool = False
+) -> ThresholdCurves:
     r"""Eigen's error threshold: single-peak steady states over ``mu`` for each length.
 
     Parameters
@@ -820,7 +904,9 @@ def error_threshold(length, sigma, mu, *, alphabet: int = 2, T: float = 1.0,
     lengths = np.array([_check_int(int(L_), "length", 1) for L_ in lengths])
     s = _positive_scalar(sigma, "sigma")
     if not s > 1:
-        raise ValueError(f"sigma: the error threshold needs a master fitter than the rest, sigma > 1; got {s!r}")
+        raise ValueError(
+            f"sigma: the error threshold needs a master fitter than the rest, sigma > 1; got {s!r}"
+        )
     mus = as_float_array(mu, "mu", ndim=(0, 1)).ravel()
     if mus.size == 0:
         raise ValueError("mu: no error rates given")
@@ -848,10 +934,21 @@ def error_threshold(length, sigma, mu, *, alphabet: int = 2, T: float = 1.0,
     thr = 1.0 - s ** (-1.0 / Lf)
     approx = math.log(s) / Lf
     no_back = np.maximum(0.0, (s * (1.0 - mus[None, :]) ** Lf[:, None] - 1.0) / (s - 1.0))
-    return ThresholdCurves(lengths=lengths, mu=mus, sigma=s, alphabet=int(alphabet), temperature=T,
-                           master_frequency=x0, mean_fitness=mf, log_growth=lg,
-                           class_frequencies=tuple(cls), threshold=thr, threshold_approx=approx,
-                           master_frequency_no_back=no_back, residual=res)
+    return ThresholdCurves(
+        lengths=lengths,
+        mu=mus,
+        sigma=s,
+        alphabet=int(alphabet),
+        temperature=T,
+        master_frequency=x0,
+        mean_fitness=mf,
+        log_growth=lg,
+        class_frequencies=tuple(cls),
+        threshold=thr,
+        threshold_approx=approx,
+        master_frequency_no_back=no_back,
+        residual=res,
+    )
 
 
 def stack(results: list[SteadyState]) -> SteadyState:

@@ -37,8 +37,15 @@ def master_figure(curves):
             nb = curves.master_frequency_no_back[i][pos]
             ax.plot(mu[pos][nb > 0], nb[nb > 0], color=c, ls="--", lw=0.9)
             ax.axvline(curves.threshold[i], color=c, ls=":", lw=0.9)
-            ax.plot([curves.threshold_approx[i]], [1.0], marker="v", color=c, ms=4,
-                    transform=ax.get_xaxis_transform(), clip_on=False)
+            ax.plot(
+                [curves.threshold_approx[i]],
+                [1.0],
+                marker="v",
+                color=c,
+                ms=4,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+            )
             ax2.plot(mu[pos], curves.mean_fitness[i][pos], color=c, label=f"$L={L}$")
             ax2.axvline(curves.threshold[i], color=c, ls=":", lw=0.9)
         ax.set_xscale("log")
@@ -49,8 +56,15 @@ def master_figure(curves):
         ax.set_ylabel(r"master-class frequency $x_0$")
         ax.set_title(rf"$\sigma={curves.sigma:g}$: exact (solid), no back-mutation (dashed)")
         ax.legend(loc="lower left")
-        ax.text(0.99, 0.02, r"dotted: $1-\sigma^{-1/L}$;  $\blacktriangledown$: $\ln\sigma/L$",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        ax.text(
+            0.99,
+            0.02,
+            r"dotted: $1-\sigma^{-1/L}$;  $\blacktriangledown$: $\ln\sigma/L$",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+        )
         ax2.set_xscale("log")
         ax2.set_yscale("log")
         ax2.axhline(1.0, color="0.6", lw=0.8)
@@ -66,8 +80,11 @@ def classes_figure(space_length: int, sigma: float, mus, populations, *, alphabe
 
     L = int(space_length)
     d = np.arange(L + 1)
-    log_sizes = (math.lgamma(L + 1) - np.array([math.lgamma(i + 1) + math.lgamma(L - i + 1)
-                                                 for i in d]) + d * math.log(alphabet - 1))
+    log_sizes = (
+        math.lgamma(L + 1)
+        - np.array([math.lgamma(i + 1) + math.lgamma(L - i + 1) for i in d])
+        + d * math.log(alphabet - 1)
+    )
     uniform = np.exp(log_sizes - L * math.log(alphabet))
     mu_c = 1 - sigma ** (-1.0 / L)
     with mpl.rc_context(_RC):
@@ -75,10 +92,23 @@ def classes_figure(space_length: int, sigma: float, mus, populations, *, alphabe
         cmap = mpl.colormaps["coolwarm"]
         for j, (mu, x) in enumerate(zip(mus, populations, strict=True)):
             c = cmap(j / max(1, len(mus) - 1))
-            ax.semilogy(d, x, color=c, marker="o", ms=2.2, lw=1.2,
-                        label=rf"$\mu={mu:.3g}$ ($\mu/\mu_c={mu / mu_c:.2f}$)")
-        ax.semilogy(d, uniform, color="0.25", ls="--", lw=1.0,
-                    label=rf"uniform: $\binom{{L}}{{d}}/{alphabet}^L$")
+            ax.semilogy(
+                d,
+                x,
+                color=c,
+                marker="o",
+                ms=2.2,
+                lw=1.2,
+                label=rf"$\mu={mu:.3g}$ ($\mu/\mu_c={mu / mu_c:.2f}$)",
+            )
+        ax.semilogy(
+            d,
+            uniform,
+            color="0.25",
+            ls="--",
+            lw=1.0,
+            label=rf"uniform: $\binom{{L}}{{d}}/{alphabet}^L$",
+        )
         ax.set_ylim(1e-16, 1.5)
         ax.set_xlim(0, L)
         ax.set_xlabel("Hamming distance $d$ from the master")
@@ -102,15 +132,20 @@ def write_figures(curves, out_dir, *, classes_length: int | None = None) -> list
     mu_c = 1 - curves.sigma ** (-1.0 / L)
     top = (curves.alphabet - 1) / curves.alphabet
     mus = [min(top, f * mu_c) for f in (0.25, 0.5, 0.9, 1.1)]
-    pops = [single_peak(SequenceSpace(L, m, curves.alphabet), curves.sigma)
-            .steady_state(curves.temperature).population for m in mus]
+    pops = [
+        single_peak(SequenceSpace(L, m, curves.alphabet), curves.sigma)
+        .steady_state(curves.temperature)
+        .population
+        for m in mus
+    ]
     fig = classes_figure(L, curves.sigma, mus, pops, alphabet=curves.alphabet)
     files.append(_save(fig, out / "threshold_classes.png"))
     return files
 
 
-def paper_figures(out_dir="figures", lengths=(10, 20, 50, 100), sigma: float = 10.0,
-                  num: int = 121) -> list[Path]:
+def paper_figures(
+    out_dir="figures", lengths=(10, 20, 50, 100), sigma: float = 10.0, num: int = 121
+) -> list[Path]:
     """The figures in ``figures/``: ``L = 10, 20, 50, 100``, ``sigma = 10``, log-spaced ``mu``."""
     from .landscapes import error_threshold
 

@@ -90,8 +90,11 @@ def test_log_matvec_underflow():
     rng = np.random.default_rng(1)
     x = rng.random(2**L)
     u = np.log(x) - 400 * math.log(10)
-    got = np.asarray(kronecker.log_mutate(jnp.asarray(u), jnp.asarray(
-        kronecker.log_site_weights(np.full(L, mu), k)), k))
+    got = np.asarray(
+        kronecker.log_mutate(
+            jnp.asarray(u), jnp.asarray(kronecker.log_site_weights(np.full(L, mu), k)), k
+        )
+    )
     np.testing.assert_allclose(got + 400 * math.log(10), np.log(x @ Q), atol=1e-12)
 
 
@@ -118,10 +121,13 @@ def test_symmetrised_operator_blocked(block):
 
 # ------------------------------------------------------ random landscapes, dense eig
 @settings(max_examples=40, deadline=None)
-@given(shape=st.sampled_from(SHAPES),
-       kind=st.sampled_from(["any", "additive", "multiplicative", "nk"]),
-       per_site=st.booleans(), seed=st.integers(0, 2**31 - 1),
-       T=st.sampled_from([1.0, 1.0, 0.3, 2.5]))
+@given(
+    shape=st.sampled_from(SHAPES),
+    kind=st.sampled_from(["any", "additive", "multiplicative", "nk"]),
+    per_site=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+    T=st.sampled_from([1.0, 1.0, 0.3, 2.5]),
+)
 def test_random_landscapes_vs_dense(shape, kind, per_site, seed, T):
     L, k = shape
     rng = np.random.default_rng(seed)
@@ -160,7 +166,8 @@ def test_l16_vs_arpack():
     N = k**L
     # x W = lambda x  <=>  W^T x = Q (f * x) = lambda x   (Q symmetric)
     op = scipy.sparse.linalg.LinearOperator(
-        (N, N), matvec=lambda v: numpy_kron_matvec(f * v.ravel(), mu, k), dtype=np.float64)
+        (N, N), matvec=lambda v: numpy_kron_matvec(f * v.ravel(), mu, k), dtype=np.float64
+    )
     vals, vecs = scipy.sparse.linalg.eigs(op, k=1, which="LR", tol=1e-14, v0=np.ones(N))
     lam_ref, x_ref = float(vals[0].real), vecs[:, 0].real
     x_ref = x_ref / x_ref.sum()
@@ -218,8 +225,9 @@ def test_low_temperature_full_space(T):
     # T -> 0+: only the fittest genotype replicates; the population is its offspring row of Q
     assert np.isfinite(ss.population).all() and not np.isnan(ss.scaled_log_growth)
     np.testing.assert_allclose(ss.population, Q[best], rtol=1e-9, atol=1e-15)
-    assert ss.scaled_log_growth == pytest.approx(math.log(f[best]) + T * math.log(Q[best, best]),
-                                                 rel=1e-12)
+    assert ss.scaled_log_growth == pytest.approx(
+        math.log(f[best]) + T * math.log(Q[best, best]), rel=1e-12
+    )
     xs = qs.evolve(model, T, 5, None)
     assert np.isfinite(xs).all()
     np.testing.assert_allclose(xs[-1], Q[best], rtol=1e-9, atol=1e-15)

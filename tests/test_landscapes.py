@@ -36,8 +36,12 @@ REF_L10 = [
     {"sigma": 2, "mu": 0.05, "lambda": 1.233970361109},
     {"sigma": 2, "mu": 0.1, "lambda": 1.002528016491},
     {"sigma": 10, "mu": 0.01, "lambda": 9.044846701094},
-    {"sigma": 10, "mu": 0.05, "lambda": 6.006135109466,
-     "class_frequencies_k0_to_k3": [0.556237, 0.326193, 0.094886, 0.019109]},
+    {
+        "sigma": 10,
+        "mu": 0.05,
+        "lambda": 6.006135109466,
+        "class_frequencies_k0_to_k3": [0.556237, 0.326193, 0.094886, 0.019109],
+    },
     {"sigma": 10, "mu": 0.1, "lambda": 3.538793353521},
 ]
 # key "L50_sigma10" (note: threshold 1 - sigma^(-1/L) = 0.0450074, ln(sigma)/L = 0.0460517)
@@ -60,8 +64,9 @@ def lam(ss) -> float:
 
 
 def l1_formula(sigma: float, mu: float) -> float:
-    return ((1 - mu) * (sigma + 1)
-            + math.sqrt((1 - mu) ** 2 * (sigma - 1) ** 2 + 4 * sigma * mu**2)) / 2
+    return (
+        (1 - mu) * (sigma + 1) + math.sqrt((1 - mu) ** 2 * (sigma - 1) ** 2 + 4 * sigma * mu**2)
+    ) / 2
 
 
 # ----------------------------------------------------------------------------- L = 1
@@ -69,7 +74,10 @@ def l1_formula(sigma: float, mu: float) -> float:
 def test_l1_reference(case):
     # the reference prints 10 decimals (9 for the second case): rounding <= 5e-10
     sp = qs.SequenceSpace(1, case["mu"])
-    for model in (qs.single_peak(sp, case["sigma"]), qs.single_peak(sp, case["sigma"], lumped=False)):
+    for model in (
+        qs.single_peak(sp, case["sigma"]),
+        qs.single_peak(sp, case["sigma"], lumped=False),
+    ):
         ss = qs.steady_state(model, T=1.0)
         assert lam(ss) == pytest.approx(case["lambda"], abs=1e-9)
         assert l1_formula(case["sigma"], case["mu"]) == pytest.approx(case["lambda"], abs=1e-9)
@@ -108,8 +116,7 @@ def test_tables_full_space_and_classes(L, case):
     np.testing.assert_allclose(sc.population, by_class, rtol=1e-9, atol=1e-11)
     np.testing.assert_allclose(full.class_frequencies(sf.population), by_class, rtol=1e-12)
     if "class_frequencies_k0_to_k3" in case:  # 6 decimals in the reference
-        np.testing.assert_allclose(sc.population[:4], case["class_frequencies_k0_to_k3"],
-                                   atol=5e-7)
+        np.testing.assert_allclose(sc.population[:4], case["class_frequencies_k0_to_k3"], atol=5e-7)
     # identity for the single peak: x0 = (lambda - 1) / (sigma - 1)
     for ss in (sc, sf):
         assert ss.population[0] == pytest.approx((lam(ss) - 1) / (case["sigma"] - 1), rel=1e-10)
@@ -154,17 +161,28 @@ def secular(L: int, k: int, sigma: float, mu: float, gap0: float) -> float:
     can be ``1e-13``).
     """
     d = np.arange(L + 1)
-    logw = (scipy.special.gammaln(L + 1) - scipy.special.gammaln(d + 1)
-            - scipy.special.gammaln(L - d + 1) + d * math.log(k - 1) - L * math.log(k))
+    logw = (
+        scipy.special.gammaln(L + 1)
+        - scipy.special.gammaln(d + 1)
+        - scipy.special.gammaln(L - d + 1)
+        + d * math.log(k - 1)
+        - L * math.log(k)
+    )
     r = 1.0 - mu * k / (k - 1)  # in [0, 1)
     e = r**d
-    one_minus_e = np.where(d == 0, 0.0, 1.0 if r == 0 else -np.expm1(d * math.log(r) if r > 0 else 0))
+    one_minus_e = np.where(
+        d == 0, 0.0, 1.0 if r == 0 else -np.expm1(d * math.log(r) if r > 0 else 0)
+    )
     return (sigma - 1) * float(np.sum(np.exp(logw) * e / (gap0 + one_minus_e)))
 
 
 @settings(max_examples=30, deadline=None)
-@given(L=st.sampled_from([1, 2, 3, 5, 8, 13, 40, 120, 300]), k=st.sampled_from([2, 3, 4]),
-       sigma=st.floats(1.05, 100.0), frac=st.floats(0.001, 1.0))
+@given(
+    L=st.sampled_from([1, 2, 3, 5, 8, 13, 40, 120, 300]),
+    k=st.sampled_from([2, 3, 4]),
+    sigma=st.floats(1.05, 100.0),
+    frac=st.floats(0.001, 1.0),
+)
 # just below the threshold at L = 300, and a master class of 1e-73 far above it (both once
 # broke the class solver: noise in the symmetric eigenvector, amplified by sqrt(class size))
 @example(L=300, k=2, sigma=2.0, frac=0.00390625)
@@ -190,10 +208,12 @@ def test_spectrum_of_Q(L, k, mu):
     sp = qs.SequenceSpace(L, mu, alphabet=k)
     e, mult = sp.mutation_spectrum()
     expected = np.sort(np.repeat(e, np.round(mult).astype(int)))
-    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(dense_Q([mu] * L, k))), expected,
-                               atol=1e-13)
+    np.testing.assert_allclose(
+        np.sort(np.linalg.eigvalsh(dense_Q([mu] * L, k))), expected, atol=1e-13
+    )
     np.testing.assert_array_equal(
-        np.round(mult), [math.comb(L, d) * (k - 1) ** d for d in range(L + 1)])
+        np.round(mult), [math.comb(L, d) * (k - 1) ** d for d in range(L + 1)]
+    )
 
 
 @pytest.mark.parametrize("subset", [(), (0,), (3, 7), (0, 1, 5, 10, 11)])
@@ -244,8 +264,12 @@ def test_identity_no_mutation():
 def cerf_dalmau(sigma: float, a: float, kmax: int) -> np.ndarray:
     """``(sigma e^-a - 1) (a^k / k!) sum_{i>=1} i^k sigma^-i`` for k = 0..kmax."""
     i = np.arange(1, 2000, dtype=float)
-    return np.array([(sigma * math.exp(-a) - 1) * a**k / math.factorial(k)
-                     * np.sum(i**k * sigma**-i) for k in range(kmax + 1)])
+    return np.array(
+        [
+            (sigma * math.exp(-a) - 1) * a**k / math.factorial(k) * np.sum(i**k * sigma**-i)
+            for k in range(kmax + 1)
+        ]
+    )
 
 
 def test_cerf_dalmau_limit():
@@ -268,8 +292,9 @@ def test_l20_full_space():
     sc = qs.single_peak(sp, 10.0).steady_state()
     assert lam(ss) == pytest.approx(lam(sc), rel=1e-11)
     # normwise accuracy of the 2^20-vector (L1 residual ~3e-11): see test_tables_full_space...
-    np.testing.assert_allclose(full.class_frequencies(ss.population), sc.population,
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        full.class_frequencies(ss.population), sc.population, rtol=1e-8, atol=1e-10
+    )
     assert ss.population.min() > 0
 
 
@@ -341,8 +366,14 @@ def test_class_tail_frequencies_relative_accuracy():
                 for i in range(d + 1):
                     j = e - d + i
                     if 0 <= j <= L - d:
-                        tot += (mpmath.binomial(d, i) * mu_m**i * (1 - mu_m) ** (d - i)
-                                * mpmath.binomial(L - d, j) * mu_m**j * (1 - mu_m) ** (L - d - j))
+                        tot += (
+                            mpmath.binomial(d, i)
+                            * mu_m**i
+                            * (1 - mu_m) ** (d - i)
+                            * mpmath.binomial(L - d, j)
+                            * mu_m**j
+                            * (1 - mu_m) ** (L - d - j)
+                        )
                 M[d, e] = tot
         f = [mpmath.mpf(sigma)] + [mpmath.mpf(1)] * L
         x = mpmath.matrix([[mpmath.mpf(1) / (L + 1)] * (L + 1)])
@@ -369,8 +400,8 @@ def test_error_threshold_curves():
             np.testing.assert_allclose(c.class_frequencies[i][j], ss.population, rtol=1e-12)
         np.testing.assert_allclose(c.threshold[i], 1 - 10 ** (-1 / L), rtol=1e-14)
         np.testing.assert_allclose(
-            c.master_frequency_no_back[i],
-            np.maximum(0, (10 * (1 - mus) ** L - 1) / 9), rtol=1e-12)
+            c.master_frequency_no_back[i], np.maximum(0, (10 * (1 - mus) ** L - 1) / 9), rtol=1e-12
+        )
     assert c.master_frequency[2, 2] == pytest.approx(REF_L50[1]["x0"], abs=5e-6)
     # below the threshold the master class persists; far above it is ~ 2^-L
     assert c.master_frequency[2, 1] > 0.5 and c.master_frequency[2, 4] < 1e-10
@@ -396,16 +427,16 @@ def test_low_temperature_classes(T):
     L, mu, sigma = 50, 0.01, 10.0
     ss = qs.steady_state(qs.single_peak(qs.SequenceSpace(L, mu), sigma), T)
     assert np.isfinite(ss.population).all() and ss.population.sum() == pytest.approx(1.0)
-    assert ss.scaled_log_growth == pytest.approx(math.log(sigma) + T * L * math.log1p(-mu),
-                                                 rel=1e-12)
+    assert ss.scaled_log_growth == pytest.approx(
+        math.log(sigma) + T * L * math.log1p(-mu), rel=1e-12
+    )
     # T -> 0+: the population is the master's offspring distribution, Binomial(L, mu)
     binom = np.array([math.comb(L, d) * mu**d * (1 - mu) ** (L - d) for d in range(L + 1)])
     np.testing.assert_allclose(ss.population, binom, rtol=1e-9, atol=1e-300)
     if T == 0:
         assert ss.log_growth == math.inf
     else:
-        assert ss.log_growth == pytest.approx(math.log(sigma) / T + L * math.log1p(-mu),
-                                              rel=1e-14)
+        assert ss.log_growth == pytest.approx(math.log(sigma) / T + L * math.log1p(-mu), rel=1e-14)
 
 
 def test_temperature_sweep_dispatch():
@@ -443,10 +474,15 @@ def test_bad_alphabet(alphabet):
 
 def test_bad_fitness():
     sp = qs.SequenceSpace(3, 0.1)
-    for f, what in [(np.ones(7), "expected 8"), (np.ones(9), "expected 8"),
-                    (np.ones((2, 4)), "1-D"), ([1, 1, 1, 0, 1, 1, 1, 1], "positive"),
-                    ([1, 1, 1, -2, 1, 1, 1, 1], "positive"), ([1, 1, np.nan, 1, 1, 1, 1, 1], "finite"),
-                    ([1, 1, np.inf, 1, 1, 1, 1, 1], "finite")]:
+    for f, what in [
+        (np.ones(7), "expected 8"),
+        (np.ones(9), "expected 8"),
+        (np.ones((2, 4)), "1-D"),
+        ([1, 1, 1, 0, 1, 1, 1, 1], "positive"),
+        ([1, 1, 1, -2, 1, 1, 1, 1], "positive"),
+        ([1, 1, np.nan, 1, 1, 1, 1, 1], "finite"),
+        ([1, 1, np.inf, 1, 1, 1, 1, 1], "finite"),
+    ]:
         with pytest.raises(ValueError, match=f"^f: .*{what}"):
             qs.fitness_landscape(sp, f)
     for sigma in (0.0, -1.0, math.inf, math.nan):
@@ -468,14 +504,18 @@ def test_bad_fitness():
 
 def test_refuses_space_that_does_not_fit():
     sp = qs.SequenceSpace(60, 0.01)
-    for build in (lambda: qs.fitness_landscape(sp, np.ones(3)),
-                  lambda: qs.single_peak(sp, 10.0, lumped=False),
-                  lambda: qs.nk_landscape(sp, 2),
-                  lambda: qs.additive(sp, np.linspace(0.1, 0.2, 60)),
-                  lambda: qs.single_peak(qs.SequenceSpace(60, np.full(60, 0.01)), 10.0,
-                                         lumped=False)):
-        with pytest.raises(ValueError, match=r"^length: .*2\^60 = 1\.153e\+18 genotypes needs "
-                                             r"46\.1 EB \(5 float64 vectors"):
+    for build in (
+        lambda: qs.fitness_landscape(sp, np.ones(3)),
+        lambda: qs.single_peak(sp, 10.0, lumped=False),
+        lambda: qs.nk_landscape(sp, 2),
+        lambda: qs.additive(sp, np.linspace(0.1, 0.2, 60)),
+        lambda: qs.single_peak(qs.SequenceSpace(60, np.full(60, 0.01)), 10.0, lumped=False),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"^length: .*2\^60 = 1\.153e\+18 genotypes needs "
+            r"46\.1 EB \(5 float64 vectors",
+        ):
             build()
     # the lumped single peak on the same space is fine
     assert qs.single_peak(sp, 10.0).steady_state().population.shape == (61,)

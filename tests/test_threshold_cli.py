@@ -14,8 +14,21 @@ from quasispecies.cli import main
 
 def test_threshold_json(capsys, tmp_path):
     out = tmp_path / "curves.json"
-    rc = main(["threshold", "--length", "10", "50", "--sigma", "10", "--mu", "0.01:0.05:5",
-               "--out", str(out), "--json"])
+    rc = main(
+        [
+            "threshold",
+            "--length",
+            "10",
+            "50",
+            "--sigma",
+            "10",
+            "--mu",
+            "0.01:0.05:5",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)  # exactly one JSON object on stdout
     assert doc == {**json.loads(out.read_text()), "files": [str(out)]}
@@ -35,8 +48,24 @@ def test_threshold_json(capsys, tmp_path):
 
 def test_threshold_csv_and_table(capsys, tmp_path):
     out = tmp_path / "curves.csv"
-    assert main(["threshold", "--length", "4,8", "--sigma", "2", "--mu", "0:0.2:3",
-                 "--alphabet", "3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "threshold",
+                "--length",
+                "4,8",
+                "--sigma",
+                "2",
+                "--mu",
+                "0:0.2:3",
+                "--alphabet",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "mu_c = 1 - sigma^(-1/L)" in text and "wrote" in text
     rows = out.read_text().splitlines()
@@ -46,17 +75,20 @@ def test_threshold_csv_and_table(capsys, tmp_path):
     assert float(x0) == pytest.approx(ss.population[0], rel=1e-12)
 
 
-@pytest.mark.parametrize(("argv", "what"), [
-    (["--length", "0", "--sigma", "10", "--mu", "0:0.1:3"], "--length"),
-    (["--length", "ten", "--sigma", "10", "--mu", "0:0.1:3"], "--length"),
-    (["--length", "10", "--sigma", "1", "--mu", "0:0.1:3"], "--sigma"),
-    (["--length", "10", "--sigma", "10", "--mu", "0:1.5:3"], "--mu"),
-    (["--length", "10", "--sigma", "10", "--mu=-0.1:0.1:3"], "--mu"),
-    (["--length", "10", "--sigma", "10", "--mu", "0.1:0.01:3"], "--mu"),
-    (["--length", "10", "--sigma", "10", "--mu", "0:0.1:0"], "--mu"),
-    (["--length", "10", "--sigma", "10", "--mu", "0.1"], "--mu"),
-    (["--length", "10", "--sigma", "10", "--mu", "0:0.1:3", "--alphabet", "1"], "--alphabet"),
-])
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["--length", "0", "--sigma", "10", "--mu", "0:0.1:3"], "--length"),
+        (["--length", "ten", "--sigma", "10", "--mu", "0:0.1:3"], "--length"),
+        (["--length", "10", "--sigma", "1", "--mu", "0:0.1:3"], "--sigma"),
+        (["--length", "10", "--sigma", "10", "--mu", "0:1.5:3"], "--mu"),
+        (["--length", "10", "--sigma", "10", "--mu=-0.1:0.1:3"], "--mu"),
+        (["--length", "10", "--sigma", "10", "--mu", "0.1:0.01:3"], "--mu"),
+        (["--length", "10", "--sigma", "10", "--mu", "0:0.1:0"], "--mu"),
+        (["--length", "10", "--sigma", "10", "--mu", "0.1"], "--mu"),
+        (["--length", "10", "--sigma", "10", "--mu", "0:0.1:3", "--alphabet", "1"], "--alphabet"),
+    ],
+)
 def test_threshold_bad_input(argv, what, capsys, tmp_path):
     out = tmp_path / "x.json"
     rc = main(["threshold", *argv, "--out", str(out), "--json"])
@@ -68,7 +100,18 @@ def test_threshold_bad_input(argv, what, capsys, tmp_path):
 
 
 def test_threshold_bad_out_suffix(capsys, tmp_path):
-    rc = main(["threshold", "--length", "5", "--sigma", "3", "--mu", "0:0.1:2",
-               "--out", str(tmp_path / "x.txt")])
+    rc = main(
+        [
+            "threshold",
+            "--length",
+            "5",
+            "--sigma",
+            "3",
+            "--mu",
+            "0:0.1:2",
+            "--out",
+            str(tmp_path / "x.txt"),
+        ]
+    )
     assert rc == 2 and "--out" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

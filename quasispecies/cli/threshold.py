@@ -55,16 +55,33 @@ def register(sub) -> None:
             "without back-mutation) and its approximation ln(sigma)/L."
         ),
     )
-    p.add_argument("--length", nargs="+", required=True, metavar="L",
-                   help="sequence length(s): --length 50 or --length 10 20 50 (or 10,20,50)")
+    p.add_argument(
+        "--length",
+        nargs="+",
+        required=True,
+        metavar="L",
+        help="sequence length(s): --length 50 or --length 10 20 50 (or 10,20,50)",
+    )
     p.add_argument("--sigma", type=float, required=True, help="master fitness (> 1)")
-    p.add_argument("--mu", required=True, metavar="LO:HI:N",
-                   help="N evenly spaced per-site error rates from LO to HI")
+    p.add_argument(
+        "--mu",
+        required=True,
+        metavar="LO:HI:N",
+        help="N evenly spaced per-site error rates from LO to HI",
+    )
     p.add_argument("--alphabet", type=int, default=2, metavar="K", help="alphabet size (2)")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="write the curves to FILE (.json, or .csv: one row per L and mu)")
-    p.add_argument("--figures", default=None, metavar="DIR",
-                   help="write threshold_master.png and threshold_classes.png into DIR")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="write the curves to FILE (.json, or .csv: one row per L and mu)",
+    )
+    p.add_argument(
+        "--figures",
+        default=None,
+        metavar="DIR",
+        help="write threshold_master.png and threshold_classes.png into DIR",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -96,13 +113,17 @@ def _table(curves) -> str:
     lines = [f"single peak, sigma = {curves.sigma:g}, alphabet = {curves.alphabet}"]
     for i, L in enumerate(curves.lengths):
         lines.append("")
-        lines.append(f"L = {L}:  mu_c = 1 - sigma^(-1/L) = {curves.threshold[i]:.6g}   "
-                     f"ln(sigma)/L = {curves.threshold_approx[i]:.6g}")
+        lines.append(
+            f"L = {L}:  mu_c = 1 - sigma^(-1/L) = {curves.threshold[i]:.6g}   "
+            f"ln(sigma)/L = {curves.threshold_approx[i]:.6g}"
+        )
         lines.append(f"{'mu':>12} {'master x0':>13} {'no back-mut.':>13} {'mean fitness':>13}")
         for j, mu in enumerate(curves.mu):
-            lines.append(f"{mu:12.6g} {curves.master_frequency[i, j]:13.6g} "
-                         f"{curves.master_frequency_no_back[i, j]:13.6g} "
-                         f"{curves.mean_fitness[i, j]:13.6g}")
+            lines.append(
+                f"{mu:12.6g} {curves.master_frequency[i, j]:13.6g} "
+                f"{curves.master_frequency_no_back[i, j]:13.6g} "
+                f"{curves.mean_fitness[i, j]:13.6g}"
+            )
     return "\n".join(lines)
 
 
@@ -115,7 +136,9 @@ def run(args) -> int:
     lengths = parse_lengths(args.length)
     mus = parse_mu(args.mu)
     if not args.sigma > 1:
-        raise ValueError(f"--sigma: the master must be fitter than the rest, sigma > 1; got {args.sigma!r}")
+        raise ValueError(
+            f"--sigma: the master must be fitter than the rest, sigma > 1; got {args.sigma!r}"
+        )
     if args.alphabet < 2:
         raise ValueError(f"--alphabet: must be >= 2, got {args.alphabet}")
     out = Path(args.out) if args.out else None
@@ -129,14 +152,21 @@ def run(args) -> int:
             if out.suffix == ".json":
                 json.dump(doc, fh, indent=1)
             else:
-                fh.write("length,mu,master_frequency,master_frequency_no_back,mean_fitness,"
-                         "log_growth,threshold,threshold_approx\n")
+                fh.write(
+                    "length,mu,master_frequency,master_frequency_no_back,mean_fitness,"
+                    "log_growth,threshold,threshold_approx\n"
+                )
                 for i, L in enumerate(curves.lengths):
                     for j, mu in enumerate(curves.mu):
-                        vals = (mu, curves.master_frequency[i, j],
-                                curves.master_frequency_no_back[i, j], curves.mean_fitness[i, j],
-                                curves.log_growth[i, j], curves.threshold[i],
-                                curves.threshold_approx[i])
+                        vals = (
+                            mu,
+                            curves.master_frequency[i, j],
+                            curves.master_frequency_no_back[i, j],
+                            curves.mean_fitness[i, j],
+                            curves.log_growth[i, j],
+                            curves.threshold[i],
+                            curves.threshold_approx[i],
+                        )
                         fh.write(f"{int(L)}," + ",".join(repr(float(v)) for v in vals) + "\n")
         files.append(str(out))
     if args.figures:

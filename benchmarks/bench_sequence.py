@@ -1,0 +1,158 @@
+"""Eigen's model on full sequence space: Lanczos steady state vs ARPACK on a NumPy Kronecker matvec.
+
+    .venv/bin/python benchmarks/bench_sequence.py [--quick] [--only PREFIX]
+
+Cases ``steady_L`` for L = 16, 20, 22, 24 (binary, ``k^L`` genotypes): a seeded NK landscape
+(``K = 3``, adjacent neighbourhoods) with per-site error rates ``U[0.002, 0.02)``, at
+``T = 1``. Ours: ``qs.steady_state(model, 1.0)`` (basis-free Lanczos on ``G^1/2 Q G^1/2``
+through the blocked Kronecker kernel, three ``k^L`` buffers). Baseline:
+``scipy.sparse.linalg.eigs`` (ARPACK, ``k=1, which="LR", tol=1e-13``, start vector ones) on a
+``LinearOperator`` whose matvec ``v -> Q (f v)`` is written below in plain NumPy (reshape to
+``(2,)*L`` and ``tensordot`` with each 2x2 site matrix). Checked: ``|lambda - lambda_ARPACK|
+/ lambda <= 1e-9`` and the L1 distance of the Perron vectors. ARPACK is skipped beyond
+``BASELINE_MAX_L`` (its run time there is many minutes on 2 cores; the row says so). Memory:
+peak RSS added by ours, also as a multiple of one ``2^L`` float64 vector.
+Writes ``benchmarks/results/sequence.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _common as C
+
+NAME = "sequence"
+LENGTHS = (16, 20, 22, 24)
+BASELINE_MAX_L = 22
+TOL = 1e-9
+
+
+def case_keys(quick: bool) -> list[str]:
+    return [f"steady_{L}" for L in ((16,) if quick else LENGTHS)]
+
+
+def numpy_kron_matvec(x, mus):
+    """``x Q = Q x`` site by site: reshape to ``(2,)*L``, ``tensordot`` with each ``q_i``."""
+    import numpy as np
+
+    L = len(mus)
+    y = x.reshape((2,) * L)
+    for i, mu in enumerate(mus):
+        q = np.array([[1.0 - mu, mu], [mu, 1.0 - mu]])
+        y = np.moveaxis(np.tensordot(q, y, axes=([1], [i])), 0, i)
+    return y.reshape(-1)
+
+
+def steady(L: int) -> dict:
+    import numpy as np
+    import scipy.sparse.linalg
+
+    import quasispecies as qs
+
+    rng = np.random.default_rng(L)
+    mus = rng.uniform(0.002, 0.02, L)
+    space = qs.SequenceSpace(L, mus)
+    model = qs.nk_landscape(space, 3, seed=L)
+    N = 2**L
+    vec_mb = 8 * N / 2**20
+
+    def ours():
+        return qs.steady_state(model, 1.0)
+
+    ss, cold, warm, mem = C.measure(ours, repeats=1)
+    lam = float(np.exp(ss.log_growth))
+    row = dict(
+        name="steady state, NK landscape (K=3) on binary sequence space",
+        size=f"L={L}, 2^L={N:,}",
+        ours=f"qs.steady_state (Lanczos on G^1/2 Q G^1/2, {ss.iterations} matvecs)",
+        ours_s=warm,
+        compile_s=cold - warm,
+        peak_mb=mem,
+        device=C.device_label(),
+        residual=ss.residual,
+        matvecs=ss.iterations,
+        vector_mb=vec_mb,
+        peak_vectors=mem / vec_mb,
+        error_metric="max(|lambda - lambda_ARPACK| / lambda, L1 of Perron vectors)",
+        tolerance=TOL,
+    )
+    if L > BASELINE_MAX_L:
+        row.update(
+            baseline="scipy.sparse.linalg.eigs (ARPACK) on a NumPy Kronecker matvec",
+            notes=f"baseline skipped beyond L={BASELINE_MAX_L} (ARPACK takes many minutes "
+            "on 2 cores); correctness checked by the residual only",
+        )
+        if not ss.residual < 1e-8:
+            raise AssertionError(f"residual {ss.residual} too large")
+        return C.row(**row)
+    f = np.exp(np.asarray(model.log_fitness))
+    op = scipy.sparse.linalg.LinearOperator(
+        (N, N), matvec=lambda v: numpy_kron_matvec(f * v.ravel(), mus), dtype=np.float64
+    )
+    count = [0]
+
+    def baseline():
+        count[0] = 0
+        vals, vecs = scipy.sparse.linalg.eigs(op, k=1, which="LR", tol=1e-13, v0=np.ones(N))
+        return vals, vecs
+
+    (vals, vecs), _, bwarm, bmem = C.measure(baseline, repeats=1, cold=False)
+    lam_ref = float(vals[0].real)
+    x = vecs[:, 0].real
+    x = x / x.sum()
+    err = max(abs(lam - lam_ref) / lam_ref, float(np.abs(ss.population - x).sum()))
+    if not err <= TOL:
+        raise AssertionError(f"L={L}: error {err} > {TOL}")
+    row.update(
+        baseline="scipy.sparse.linalg.eigs (ARPACK, tol 1e-13) on a NumPy Kronecker matvec",
+        baseline_s=bwarm,
+        baseline_peak_mb=bmem,
+        max_error=err,
+    )
+    return C.row(**row)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="L = 16 only (smoke run)")
+    p.add_argument("--only", default=None, help="run only cases whose key starts with this")
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=900.0, help="per-case limit, seconds")
+    args = p.parse_args(argv)
+    if args.case:
+        import quasispecies  # noqa: F401  (x64 on)
+
+        C.emit(steady(int(args.case.split("_")[-1])))
+        return 0
+    rows = []
+    t0 = time.perf_counter()
+    for key in case_keys(args.quick):
+        if args.only and not key.startswith(args.only):
+            continue
+        for r in C.run_case(__file__, key, args.timeout):
+            r.setdefault("case", key)
+            rows.append(r)
+            msg = r.get("error") or (
+                f"ours {r['ours_s']:.3g}s (compile {r['compile_s']:.3g}s, {r['matvecs']} matvecs, "
+                f"peak {r['peak_vectors']:.2f} vectors)  baseline "
+                f"{r['baseline_s'] if r['baseline_s'] is None else round(r['baseline_s'], 3)}s  "
+                f"ratio {r['ratio']}"
+            )
+            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
+    C.write_results(
+        NAME,
+        rows,
+        description=__doc__.split("\n\n")[0],
+        command="python benchmarks/bench_sequence.py" + (" --quick" if args.quick else ""),
+    )
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
