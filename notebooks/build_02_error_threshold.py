@@ -79,8 +79,8 @@ approximation: the full-space solution summed by class equals the class solution
     (
         "code",
         """space = qs.SequenceSpace(14, 0.03)
-full = qs.single_peak(space, 10.0, lumped=False)   # 2^14 genotypes
-classes = qs.single_peak(space, 10.0)              # 15 classes
+full = qs.single_peak(space, 10.0, lumped=False)  # 2^14 genotypes
+classes = qs.single_peak(space, 10.0)  # 15 classes
 a, b = qs.steady_state(full, 1.0), qs.steady_state(classes, 1.0)
 print("lambda (full, classes):", math.exp(a.log_growth), math.exp(b.log_growth))
 print("max class difference  :", np.abs(full.class_frequencies(a.population) - b.population).max())
@@ -103,7 +103,7 @@ sequence space and the mean fitness falls to about 1.""",
 curves = qs.error_threshold([10, 20, 50, 100], 10.0, mus)
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for i, L in enumerate(curves.lengths):
-    line, = ax.loglog(mus, curves.master_frequency[i], label=f"L={L}")
+    (line,) = ax.loglog(mus, curves.master_frequency[i], label=f"L={L}")
     ax.axvline(curves.threshold[i], color=line.get_color(), ls=":")
 ax.set_ylim(1e-6, 1.5)
 ax.set_xlabel("error rate per site mu")
@@ -111,7 +111,8 @@ ax.set_ylabel("master-class frequency")
 ax.legend()
 plt.show()
 for i, L in enumerate(curves.lengths):
-    print(f"L={L:4d}  mu_c exact={curves.threshold[i]:.5f}  ln(sigma)/L={curves.threshold_approx[i]:.5f}")""",
+    mc, ma = curves.threshold[i], curves.threshold_approx[i]
+    print(f"L={L:4d}  mu_c exact={mc:.5f}  ln(sigma)/L={ma:.5f}")""",
     ),
     (
         "md",
@@ -163,11 +164,13 @@ ss = qs.steady_state(model, 1.0)
 t_ours = time.perf_counter() - t
 f = model.fitness
 
+
 def matvec(v):
     y = (f * v.ravel()).reshape((2,) * L)
     for i, m in enumerate(mus):
         y = np.moveaxis(np.tensordot(np.array([[1 - m, m], [m, 1 - m]]), y, axes=([1], [i])), 0, i)
     return y.ravel()
+
 
 op = scipy.sparse.linalg.LinearOperator((2**L, 2**L), matvec=matvec, dtype=float)
 vals, vecs = scipy.sparse.linalg.eigs(op, k=1, which="LR", tol=1e-13, v0=np.ones(2**L))
