@@ -275,17 +275,24 @@ def _linear_weights(arrs, T, rmax):
     return ws, tw, jnp.min(jnp.stack(mins))
 
 
-def _linear_step(arrs, ws, tw, n, static):
+def _linear_step(arrs, ws, tw, n, static, scale=None):
+    """``n W`` in pull form; with ``scale`` (a power of two), ``(scale n) W`` with the
+    scaling applied to each gathered entry (exact: the same bits as scaling ``n`` first,
+    without a pass over ``n`` to do it)."""
     n_zero, n_tail, _, _ = static
     preds, _, _, ts, td, _, _ = arrs
+
+    def g(idx):
+        return n[idx] if scale is None else n[idx] * scale
+
     outs = [jnp.zeros(n_zero, n.dtype)]
     for P, W in zip(preds, ws, strict=True):
-        acc = n[P[0]] * W[0]
+        acc = g(P[0]) * W[0]
         for j in range(1, P.shape[0]):
-            acc = acc + n[P[j]] * W[j]
+            acc = acc + g(P[j]) * W[j]
         outs.append(acc)
     if n_tail:
-        outs.append(jax.ops.segment_sum(n[ts] * tw, td, num_segments=n_tail))
+        outs.append(jax.ops.segment_sum(g(ts) * tw, td, num_segments=n_tail))
     return jnp.concatenate(outs)
 
 
@@ -356,30 +363,39 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
     rescaling is exact and ``log_total = (sum of exponents) log 2``: no transcendental
     function inside the loop, and bitwise the same result for any split over devices.
     The guard compares binary exponents (integers) too.
+
+    The loop carries the unscaled ``r = n_{t-1} W`` and its scale ``2^-e``
+    (``n_t = r 2^-e``); the scaling is applied to each gathered entry of the next step,
+    and the maximum (for ``e``) and the smallest positive entry (for the guard) come
+    from one pass over ``r``: per step, one sweep over the edges and one over the states.
     """
     ws, tw, logwmin = _linear_weights(arrs, T, rmax)
     logwmin = -gmax(-logwmin)  # min over all parts
     guard_exp = int(np.floor(GUARD_LOG / np.log(2.0)))
     wexp = jnp.floor(logwmin / np.log(2.0))
 
-    def guard(n):
-        mn = -gmax(jnp.max(jnp.where(n > 0, -n, -jnp.inf), initial=-jnp.inf))
-        _, e = jnp.frexp(jnp.where(jnp.isfinite(mn), mn, 1.0))
-        return (e - 1 + wexp >= guard_exp) & jnp.isfinite(mn)
-
-    def step(carry, _):
-        n, e_total, ok = carry
-        acc = _linear_step(arrs, ws, tw, gather(n), static)
-        m = _max(acc, gmax)
+    def rescale(r):
+        """``(scale, e, alive, guard_ok)`` for ``n = r * scale``."""
+        m = _max(r, gmax)
+        mn = -gmax(jnp.max(jnp.where(r > 0, -r, -jnp.inf), initial=-jnp.inf))
         alive = m > 0
         scale, e = _pow2_scale(jnp.where(alive, m, 1.0))
-        n = acc * scale
-        ok = ok & alive & guard(n)
-        return (n, e_total + e, ok), (n if history else None)
+        _, emin = jnp.frexp(jnp.where(jnp.isfinite(mn), mn, 1.0))
+        # exponent of min positive n = exponent of min positive r - e (exact scaling)
+        ok = (emin - e - 1 + wexp >= guard_exp) & jnp.isfinite(mn)
+        return scale, e, alive, ok
 
-    scale, e0 = _pow2_scale(_max(n0, gmax))
-    n = n0 * scale
-    (n, e_total, ok), ns = jax.lax.scan(step, (n, e0, guard(n)), None, length=steps)
+    def step(carry, _):
+        r, scale, e_total, ok = carry
+        r = _linear_step(arrs, ws, tw, gather(r), static, scale)
+        scale, e, alive, good = rescale(r)
+        ok = ok & alive & good
+        return (r, scale, e_total + e, ok), (r * scale if history else None)
+
+    scale, e0, _, ok0 = rescale(n0)
+    init = (n0, scale, e0, ok0)
+    (r, scale, e_total, ok), ns = jax.lax.scan(step, init, None, length=steps)
+    n = r * scale
     logn = jnp.log(jnp.where(n > 0, n, 1.0))
     logn = jnp.where(n > 0, logn, -jnp.inf)
     return ns, logn, e_total.astype(n.dtype) * np.log(2.0), ok
