@@ -103,7 +103,9 @@ def load_questions(path=None) -> list[Question]:
             continue
         try:
             obj = json.loads(line)
-            q = Question(int(obj["id"]), str(obj["question"]), tuple(str(a) for a in obj["answers"]))
+            q = Question(
+                int(obj["id"]), str(obj["question"]), tuple(str(a) for a in obj["answers"])
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"path: {where} line {i} is not a question record ({err})") from None
         if not q.answers:
@@ -179,8 +181,15 @@ def shared_prefix_scores(lm, prompt: str, continuations: list[str]) -> np.ndarra
     return out
 
 
-def answer_candidates(lm, prompt: str, branches: int = 2, max_tokens: int = 8,
-                      fmt: ChatFormat | None = None, *, with_logprobs: bool = False):
+def answer_candidates(
+    lm,
+    prompt: str,
+    branches: int = 2,
+    max_tokens: int = 8,
+    fmt: ChatFormat | None = None,
+    *,
+    with_logprobs: bool = False,
+):
     """``branches`` answers: branch ``b`` starts with the ``b``-th most likely first token
     and continues greedily until the end of the turn, a newline, or ``max_tokens``.
 
@@ -292,8 +301,12 @@ def run_chain(
     questions = load_questions() if questions is None else list(questions)
     if not questions:
         raise ValueError("questions: empty list")
-    for name, v, lo in (("rounds", rounds, 0), ("buffer", buffer, 1), ("branches", branches, 1),
-                        ("max_tokens", max_tokens, 1)):
+    for name, v, lo in (
+        ("rounds", rounds, 0),
+        ("buffer", buffer, 1),
+        ("branches", branches, 1),
+        ("max_tokens", max_tokens, 1),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
     if evaluator not in ("survey", "likelihood"):
@@ -301,10 +314,16 @@ def run_chain(
     if not (threshold == "median" or isinstance(threshold, int | float)):
         raise ValueError(f"threshold: expected 'median' or a number, got {threshold!r}")
     cfg = {
-        "version": RESULT_VERSION, "model": getattr(lm, "name", type(lm).__name__),
+        "version": RESULT_VERSION,
+        "model": getattr(lm, "name", type(lm).__name__),
         "questions": [[q.id, q.question, list(q.answers)] for q in questions],
-        "buffer": buffer, "branches": branches, "max_tokens": max_tokens,
-        "threshold": threshold, "seed": seed, "system": fmt.system, "survey": SURVEY,
+        "buffer": buffer,
+        "branches": branches,
+        "max_tokens": max_tokens,
+        "threshold": threshold,
+        "seed": seed,
+        "system": fmt.system,
+        "survey": SURVEY,
     }
     if evaluator != "survey":  # the default is left out, so older survey results still resume
         cfg["evaluator"] = evaluator
@@ -322,8 +341,12 @@ def run_chain(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=(rounds + 1) * len(questions), desc="chain", unit="question",
-                   initial=min(len(done), rounds + 1) * len(questions))
+        bar = tqdm(
+            total=(rounds + 1) * len(questions),
+            desc="chain",
+            unit="question",
+            initial=min(len(done), rounds + 1) * len(questions),
+        )
     theta = done[0]["threshold"] if done else None
     for k in range(rounds + 1):
         if k < len(done):
@@ -337,23 +360,41 @@ def run_chain(
             order = np.random.default_rng([seed, k, q.id]).permutation(len(pool))
             ctx_items = [pool[j] for j in order[:buffer]]
             context = [(i["question"], i["answer"]) for i in ctx_items]
-            cands = answer_candidates(lm, fmt.answer_prompt(q.question, context), branches, max_tokens,
-                                      fmt, with_logprobs=True)
-            rated = [{"answer": a, "correct": is_correct(a, q.answers),
-                      "margin": (self_evaluate(lm, q.question, a, fmt) if evaluator == "survey"
-                                 else lp / n),
-                      "likelihood": lp / n}  # mean log-prob per generated token
-                     for a, lp, n in cands]
-            items.append({
-                "id": q.id, "question": q.question, **rated[0],
-                "context": [i["id"] for i in ctx_items],
-                "context_wrong": int(sum(not i["correct"] for i in ctx_items)),
-                "alternatives": rated[1:],
-            })
+            cands = answer_candidates(
+                lm,
+                fmt.answer_prompt(q.question, context),
+                branches,
+                max_tokens,
+                fmt,
+                with_logprobs=True,
+            )
+            rated = [
+                {
+                    "answer": a,
+                    "correct": is_correct(a, q.answers),
+                    "margin": (
+                        self_evaluate(lm, q.question, a, fmt) if evaluator == "survey" else lp / n
+                    ),
+                    "likelihood": lp / n,
+                }  # mean log-prob per generated token
+                for a, lp, n in cands
+            ]
+            items.append(
+                {
+                    "id": q.id,
+                    "question": q.question,
+                    **rated[0],
+                    "context": [i["id"] for i in ctx_items],
+                    "context_wrong": int(sum(not i["correct"] for i in ctx_items)),
+                    "alternatives": rated[1:],
+                }
+            )
             if bar is not None:
                 bar.update(1)
         if k == 0:
-            all_m = [i["margin"] for i in items] + [a["margin"] for i in items for a in i["alternatives"]]
+            all_m = [i["margin"] for i in items] + [
+                a["margin"] for i in items for a in i["alternatives"]
+            ]
             theta = float(np.median(all_m)) if threshold == "median" else float(threshold)
         for i in items:
             i["passed"] = bool(i["margin"] > theta)
@@ -391,11 +432,19 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
         items = rd["items"]
         c = np.array([i["correct"] for i in items])
         p = np.array([i["passed"] for i in items])
-        every_c = np.array([i["correct"] for i in items] + [a["correct"] for i in items for a in i["alternatives"]])
-        every_p = np.array([i["passed"] for i in items] + [a["passed"] for i in items for a in i["alternatives"]])
-        every_m = np.array([i["margin"] for i in items] + [a["margin"] for i in items for a in i["alternatives"]])
-        every_l = np.array([i.get("likelihood", np.nan) for i in items]
-                           + [a.get("likelihood", np.nan) for i in items for a in i["alternatives"]])
+        every_c = np.array(
+            [i["correct"] for i in items] + [a["correct"] for i in items for a in i["alternatives"]]
+        )
+        every_p = np.array(
+            [i["passed"] for i in items] + [a["passed"] for i in items for a in i["alternatives"]]
+        )
+        every_m = np.array(
+            [i["margin"] for i in items] + [a["margin"] for i in items for a in i["alternatives"]]
+        )
+        every_l = np.array(
+            [i.get("likelihood", np.nan) for i in items]
+            + [a.get("likelihood", np.nan) for i in items for a in i["alternatives"]]
+        )
         auc_lik.append(roc_auc(every_l, every_c) if np.all(np.isfinite(every_l)) else float("nan"))
         eps.append(float(1 - c.mean()))
         buf.append(float(1 - c[p].mean()) if p.any() else float("nan"))
@@ -405,7 +454,9 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
         auc.append(roc_auc(every_m, every_c))
         npass.append(int(p.sum()))
         n_ctx = sum(len(i["context"]) for i in items)
-        ctx_err.append(float(sum(i["context_wrong"] for i in items) / n_ctx) if n_ctx else float("nan"))
+        ctx_err.append(
+            float(sum(i["context_wrong"] for i in items) / n_ctx) if n_ctx else float("nan")
+        )
         secs.append(float(rd.get("seconds", 0.0)))
     tpr0, fpr0 = tpr[0], fpr[0]
     K = len(rounds) - 1
@@ -415,6 +466,7 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
     except ValueError:  # nothing passes at round 0: the recurrence is undefined
         pred = [float("nan")] * (K + 1)
         pred_buf = [float("nan")] * (K + 1)
+
     def clean(x):
         if isinstance(x, list):
             return [clean(v) for v in x]
@@ -423,11 +475,20 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
     out = {
         "n_questions": len(rounds[0]["items"]),
         "threshold": rounds[0]["threshold"],
-        "eps": eps, "buffer_error": buf, "context_error": ctx_err,
-        "tpr": tpr, "fpr": fpr, "auc": auc, "auc_likelihood": auc_lik, "n_passed": npass,
-        "tpr0": tpr0, "fpr0": fpr0,
+        "eps": eps,
+        "buffer_error": buf,
+        "context_error": ctx_err,
+        "tpr": tpr,
+        "fpr": fpr,
+        "auc": auc,
+        "auc_likelihood": auc_lik,
+        "n_passed": npass,
+        "tpr0": tpr0,
+        "fpr0": fpr0,
         "odds_factor": (fpr0 / tpr0) if tpr0 > 0 else float("inf"),
-        "predicted": pred, "predicted_buffer": pred_buf, "seconds": secs,
+        "predicted": pred,
+        "predicted_buffer": pred_buf,
+        "seconds": secs,
     }
     # JSON has no NaN: an undefined rate (nothing passed, empty context) is null
     return {k: clean(v) for k, v in out.items()}

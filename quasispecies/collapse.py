@@ -145,7 +145,9 @@ def _curve_point(logp0: jax.Array, r: jax.Array, lam: jax.Array):
     p = jnp.exp(logp)
     live = p > 0
     H = _entropy(p)
-    kl = jnp.sum(jnp.where(live, p * (jnp.where(live, logp, 0.0) - jnp.where(live, logp0, 0.0)), 0.0))
+    kl = jnp.sum(
+        jnp.where(live, p * (jnp.where(live, logp, 0.0) - jnp.where(live, logp0, 0.0)), 0.0)
+    )
     mr = jnp.sum(jnp.where(live, p * jnp.where(live, r, 0.0), 0.0))
     return H, kl, mr, p
 
@@ -175,7 +177,9 @@ def tilt_curve(p0, r, strength) -> TiltCurve:
     lam1 = np.atleast_1d(lam)
     if not ((p0 > 0) & np.isfinite(r)).any():
         raise ValueError("r: every outcome with positive p0 has reward -inf; nothing survives")
-    H, kl, mr, p = (np.asarray(x) for x in _curve_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1)))
+    H, kl, mr, p = (
+        np.asarray(x) for x in _curve_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1))
+    )
     return TiltCurve(lam1, H, np.exp(H), kl, mr, p)
 
 
@@ -250,11 +254,17 @@ def reheating(p0, r, strength, tau) -> ReheatGrid:
     lam1, t1 = np.atleast_1d(lam), np.atleast_1d(t)
     if not ((p0 > 0) & np.isfinite(r)).any():
         raise ValueError("r: every outcome with positive p0 has reward -inf; nothing survives")
-    H = np.asarray(_reheat_grid_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1),
-                                       jnp.asarray(1.0 / t1)))
+    H = np.asarray(
+        _reheat_grid_kernel(
+            jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1), jnp.asarray(1.0 / t1)
+        )
+    )
     H_tilt = np.asarray(_curve_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(lam1))[0])
-    H_base = np.asarray(_reheat_grid_kernel(jnp.asarray(p0), jnp.zeros_like(jnp.asarray(r)),
-                                            jnp.zeros(1), jnp.asarray(1.0 / t1)))[0]
+    H_base = np.asarray(
+        _reheat_grid_kernel(
+            jnp.asarray(p0), jnp.zeros_like(jnp.asarray(r)), jnp.zeros(1), jnp.asarray(1.0 / t1)
+        )
+    )[0]
     return ReheatGrid(lam1, t1, H, H_tilt, H_base, H_base[None, :] - H)
 
 
@@ -309,7 +319,9 @@ def iterate_tilt(p0, r, beta, steps: int) -> np.ndarray:
         r_arr = jnp.zeros_like(jnp.asarray(p0))
         probe = np.asarray(r(jnp.asarray(p0)))
         if probe.shape != p0.shape:
-            raise ValueError(f"r: the reward function returned shape {probe.shape}, expected {p0.shape}")
+            raise ValueError(
+                f"r: the reward function returned shape {probe.shape}, expected {p0.shape}"
+            )
     else:
         fn = None
         _, r_np = _check_dist_reward(p0, r, "p0", "r")
@@ -354,7 +366,9 @@ class PathDistribution(NamedTuple):
         return np.asarray(tilt(self.base, self.returns, T_arr))
 
 
-def path_distribution(mdp, horizon: int, x0=None, *, max_bytes: int | None = 2**31) -> PathDistribution:
+def path_distribution(
+    mdp, horizon: int, x0=None, *, max_bytes: int | None = 2**31
+) -> PathDistribution:
     r"""All paths ``s0 a0 s1 ... s_H`` of positive kernel weight, with their exploration
     measure and return.
 
@@ -371,8 +385,12 @@ def path_distribution(mdp, horizon: int, x0=None, *, max_bytes: int | None = 2**
     from . import paths
 
     p = paths.enumerate(mdp, 1.0, horizon, x0, max_bytes=max_bytes, progress=False)
-    return PathDistribution(np.asarray(p.states), np.asarray(p.actions),
-                            np.asarray(p.log_prior, dtype=np.float64), np.asarray(p.reward, dtype=np.float64))
+    return PathDistribution(
+        np.asarray(p.states),
+        np.asarray(p.actions),
+        np.asarray(p.log_prior, dtype=np.float64),
+        np.asarray(p.reward, dtype=np.float64),
+    )
 
 
 # ------------------------------------------------------------------------ token trees
@@ -427,9 +445,13 @@ def _check_tree(parent, logp, depth) -> Tree:
     if parent.ndim != 1 or S == 0:
         raise ValueError(f"parent: expected a non-empty 1-D array, got shape {parent.shape}")
     if logp.shape != (S,) or depth.shape != (S,):
-        raise ValueError(f"logp, depth: expected shape {(S,)} to match parent, got {logp.shape}, {depth.shape}")
+        raise ValueError(
+            f"logp, depth: expected shape {(S,)} to match parent, got {logp.shape}, {depth.shape}"
+        )
     if parent[0] != -1 or depth[0] != 0 or (parent[1:] < 0).any() or (parent >= S).any():
-        raise ValueError("parent: state 0 must be the only root (parent -1) and parents must be states")
+        raise ValueError(
+            "parent: state 0 must be the only root (parent -1) and parents must be states"
+        )
     if (depth[1:] != depth[parent[1:]] + 1).any():
         raise ValueError("depth: must be the parent's depth + 1")
     check_rewards(logp, "logp")
@@ -466,7 +488,9 @@ def _leaf_reward(tree: Tree, reward, name: str = "reward") -> np.ndarray:
     leaves = tree.leaves
     r = as_float_array(reward, name, ndim=1)
     if r.shape != leaves.shape:
-        raise ValueError(f"{name}: expected one value per leaf, shape {leaves.shape}, got {r.shape}")
+        raise ValueError(
+            f"{name}: expected one value per leaf, shape {leaves.shape}, got {r.shape}"
+        )
     check_rewards(r, name)
     return r
 

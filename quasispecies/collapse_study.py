@@ -90,7 +90,9 @@ def paths_study(mdp=None, horizon: int = 6, x0=None, strengths=None, taus=None) 
     return out
 
 
-def attractor_study(n: int = 12, steps: int = 30, beta: float = 2.0, seed: int = 1) -> dict[str, Any]:
+def attractor_study(
+    n: int = 12, steps: int = 30, beta: float = 2.0, seed: int = 1
+) -> dict[str, Any]:
     """Iterated tilting of a small distribution with a fixed reward and with ``r = log p``."""
     import jax.numpy as jnp
 
@@ -101,7 +103,9 @@ def attractor_study(n: int = 12, steps: int = 30, beta: float = 2.0, seed: int =
     self_traj = col.iterate_tilt(p0, lambda p: jnp.log(p), beta, min(steps, 12))
     att = col.attractor(p0, r)
     return {
-        "p0": p0.tolist(), "r": r.tolist(), "beta": beta,
+        "p0": p0.tolist(),
+        "r": r.tolist(),
+        "beta": beta,
         "trajectory": traj.tolist(),
         "entropy": col.entropy(traj).tolist(),
         "self_entropy": col.entropy(self_traj).tolist(),
@@ -110,8 +114,15 @@ def attractor_study(n: int = 12, steps: int = 30, beta: float = 2.0, seed: int =
     }
 
 
-def lm_tree_study(lm, question: str = "Name a large animal that lives in Africa.", depth: int = 3,
-                  top_k: int = 4, strengths=None, taus=None, fmt=None) -> dict[str, Any]:
+def lm_tree_study(
+    lm,
+    question: str = "Name a large animal that lives in Africa.",
+    depth: int = 3,
+    top_k: int = 4,
+    strengths=None,
+    taus=None,
+    fmt=None,
+) -> dict[str, Any]:
     """A token tree of ``lm`` answering ``question`` (chat format), tilted by the
     self-evaluation reward of each leaf (:func:`quasispecies.chaining.self_evaluate`).
 
@@ -145,19 +156,29 @@ def lm_tree_study(lm, question: str = "Name a large animal that lives in Africa.
     out["token_entropy"] = tok.tolist()
     out["token_base_entropy"] = [float(col.entropy(col.tree_token_probs(tree, t))) for t in taus]
     att = col.attractor(p0, reward)
-    out["attractor"] = [{"text": texts[j], "p": float(att[j]), "reward": float(reward[j])}
-                        for j in np.flatnonzero(att)]
+    out["attractor"] = [
+        {"text": texts[j], "p": float(att[j]), "reward": float(reward[j])}
+        for j in np.flatnonzero(att)
+    ]
     top = {}
     for lam in (0.0, 1.0, float(strengths.max())):
         p = col.tilt_curve(p0, reward, lam).probs[0]
         idx = np.argsort(-p)[:5]
-        top[f"{lam:g}"] = [{"text": texts[j], "p": float(p[j]), "reward": float(reward[j])} for j in idx]
-    out.update({
-        "question": question, "depth": depth, "top_k": top_k,
-        "leaf_texts": texts, "leaf_reward": reward.tolist(), "leaf_p0": p0.tolist(),
-        "top_leaves": top,
-        "description": f"{getattr(lm, 'name', 'lm')} token tree (depth {depth}, top-{top_k}) for {question!r}",
-    })
+        top[f"{lam:g}"] = [
+            {"text": texts[j], "p": float(p[j]), "reward": float(reward[j])} for j in idx
+        ]
+    out.update(
+        {
+            "question": question,
+            "depth": depth,
+            "top_k": top_k,
+            "leaf_texts": texts,
+            "leaf_reward": reward.tolist(),
+            "leaf_p0": p0.tolist(),
+            "top_leaves": top,
+            "description": f"{getattr(lm, 'name', 'lm')} token tree (depth {depth}, top-{top_k}) for {question!r}",
+        }
+    )
     return out
 
 
@@ -173,13 +194,16 @@ def summary_rows(study: dict[str, Any], strengths=(0.0, 1.0, 5.0, 50.0)) -> list
         k3 = int(np.argmin(np.abs(np.asarray(taus) - 3.0)))
         for s in strengths:
             i = int(np.argmin(np.abs(lam - s)))
-            rows.append({
-                "domain": name, "strength": float(lam[i]),
-                "entropy": float(panel["tilted_entropy"][i]),
-                "perplexity": float(panel["perplexity"][i]),
-                "tau": float(taus[k3]),
-                "reheated_entropy": float(panel["entropy"][i][k3]),
-                "deficit": float(panel["deficit"][i][k3]),
-                "base_entropy_at_tau": float(panel["base_entropy"][k3]),
-            })
+            rows.append(
+                {
+                    "domain": name,
+                    "strength": float(lam[i]),
+                    "entropy": float(panel["tilted_entropy"][i]),
+                    "perplexity": float(panel["perplexity"][i]),
+                    "tau": float(taus[k3]),
+                    "reheated_entropy": float(panel["entropy"][i][k3]),
+                    "deficit": float(panel["deficit"][i][k3]),
+                    "base_entropy_at_tau": float(panel["base_entropy"][k3]),
+                }
+            )
     return rows

@@ -116,10 +116,14 @@ def _check_rate(x, name: str) -> np.ndarray:
 def _check_n(n) -> tuple[np.ndarray, bool]:
     arr = np.asarray(n)
     if arr.ndim > 1:
-        raise ValueError(f"n: expected an integer or a 1-D array of integers, got shape {arr.shape}")
+        raise ValueError(
+            f"n: expected an integer or a 1-D array of integers, got shape {arr.shape}"
+        )
     if arr.size == 0:
         raise ValueError("n: empty array")
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise ValueError(f"n: expected integers, got {n!r}")
     if np.issubdtype(arr.dtype, np.floating) and (
         not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))
@@ -154,7 +158,9 @@ def _tilt_checked(p0, r, beta, p_name="p0", r_name="r"):
     b, sweep = _check_beta(beta)
     live = (p0 > 0) & np.isfinite(r)
     if not live.any():
-        raise ValueError(f"{r_name}: every outcome with positive {p_name} has reward -inf; nothing survives")
+        raise ValueError(
+            f"{r_name}: every outcome with positive {p_name} has reward -inf; nothing survives"
+        )
     p, logZ = _tilt_kernel(jnp.asarray(p0), jnp.asarray(r), jnp.asarray(1.0 / np.atleast_1d(b)))
     return (p, logZ, b) if sweep else (p[0], logZ[0], b)
 
@@ -242,7 +248,9 @@ def soft_select(p, h) -> jax.Array:
     if (surv <= 0).any():
         i = int(np.argmax(surv <= 0))
         where = "" if p_arr.ndim == 1 else f" in row {i}"
-        raise ValueError(f"h: zero survival probability wherever p has mass{where}; nothing survives")
+        raise ValueError(
+            f"h: zero survival probability wherever p has mass{where}; nothing survives"
+        )
     out = jax.vmap(_soft_select_row)(jnp.asarray(rows_p), jnp.asarray(rows_h))
     return out[0] if p_arr.ndim == 1 else out
 
@@ -502,7 +510,9 @@ class ChainSimulation(NamedTuple):
 
 @partial(jax.jit, static_argnames=("rounds",))
 def _simulate(keys, e0, t, f, B, rounds: int) -> ChainSimulation:
-    return jax.vmap(_simulate_one, in_axes=(0, None, None, None, None, None))(keys, e0, t, f, B, rounds)
+    return jax.vmap(_simulate_one, in_axes=(0, None, None, None, None, None))(
+        keys, e0, t, f, B, rounds
+    )
 
 
 def _simulate_one(key, e0, t, f, B, rounds: int) -> ChainSimulation:
@@ -523,8 +533,9 @@ def _simulate_one(key, e0, t, f, B, rounds: int) -> ChainSimulation:
     return ChainSimulation(jnp.concatenate([e0[None], errs]), cost)
 
 
-def simulate_chaining(key, eps0: float, tpr: float, fpr: float, rounds: int, buffer: int,
-                      replicates: int = 1000) -> ChainSimulation:
+def simulate_chaining(
+    key, eps0: float, tpr: float, fpr: float, rounds: int, buffer: int, replicates: int = 1000
+) -> ChainSimulation:
     r"""Stochastic iterative chaining with a finite context buffer.
 
     Each round the generator errs at the rate of its current context (round 0:
@@ -552,5 +563,6 @@ def simulate_chaining(key, eps0: float, tpr: float, fpr: float, rounds: int, buf
     if isinstance(key, int | np.integer):
         key = jax.random.key(int(key))
     keys = jax.random.split(key, replicates)
-    return _simulate(keys, jnp.asarray(e), jnp.asarray(t), jnp.asarray(f),
-                     jnp.asarray(float(buffer)), rounds)
+    return _simulate(
+        keys, jnp.asarray(e), jnp.asarray(t), jnp.asarray(f), jnp.asarray(float(buffer)), rounds
+    )

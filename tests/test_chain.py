@@ -33,9 +33,11 @@ def test_is_correct_matches_whole_words():
 def test_chat_format():
     fmt = ch.ChatFormat(system="S.")
     p = fmt.answer_prompt("Q2?", [("Q1?", "A1")])
-    assert p == ("<|im_start|>system\nS.<|im_end|>\n<|im_start|>user\nQ1?<|im_end|>\n"
-                 "<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nQ2?<|im_end|>\n"
-                 "<|im_start|>assistant\n")
+    assert p == (
+        "<|im_start|>system\nS.<|im_end|>\n<|im_start|>user\nQ1?<|im_end|>\n"
+        "<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nQ2?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
     e = fmt.eval_prompt("Q?", "A")
     assert ch.SURVEY in e and e.endswith("My confidence in that answer:")
     assert fmt.clean(" Paris<|im_end|>\n<|im_start|>user") == "Paris"
@@ -54,19 +56,40 @@ def test_roc_auc_brute_force():
 
 def _synthetic_result():
     """Two rounds, four questions, one alternative each: every summary number is countable."""
-    def item(i, correct, margin, passed, alt, ctx=(), ctx_wrong=0):
-        return {"id": i, "question": f"q{i}", "answer": "a", "correct": correct, "margin": margin,
-                "passed": passed, "context": list(ctx), "context_wrong": ctx_wrong,
-                "alternatives": [{"answer": "b", "correct": alt[0], "margin": alt[1], "passed": alt[2]}]}
 
-    r0 = [item(0, True, 1.0, True, (False, -1.0, False)), item(1, False, 0.5, True, (True, 0.7, True)),
-          item(2, False, -2.0, False, (False, -3.0, False)), item(3, True, 0.2, True, (False, 0.1, False))]
-    r1 = [item(0, True, 1.0, True, (True, 2.0, True), (1, 3), 1),
-          item(1, True, 0.5, True, (False, -1.0, False), (0, 3), 0),
-          item(2, False, 0.3, True, (False, -3.0, False), (0, 1), 1),
-          item(3, True, 0.2, True, (False, 0.1, False), (0, 1), 1)]
-    return {"rounds": [{"round": 0, "threshold": 0.15, "items": r0},
-                       {"round": 1, "threshold": 0.15, "items": r1}]}
+    def item(i, correct, margin, passed, alt, ctx=(), ctx_wrong=0):
+        return {
+            "id": i,
+            "question": f"q{i}",
+            "answer": "a",
+            "correct": correct,
+            "margin": margin,
+            "passed": passed,
+            "context": list(ctx),
+            "context_wrong": ctx_wrong,
+            "alternatives": [
+                {"answer": "b", "correct": alt[0], "margin": alt[1], "passed": alt[2]}
+            ],
+        }
+
+    r0 = [
+        item(0, True, 1.0, True, (False, -1.0, False)),
+        item(1, False, 0.5, True, (True, 0.7, True)),
+        item(2, False, -2.0, False, (False, -3.0, False)),
+        item(3, True, 0.2, True, (False, 0.1, False)),
+    ]
+    r1 = [
+        item(0, True, 1.0, True, (True, 2.0, True), (1, 3), 1),
+        item(1, True, 0.5, True, (False, -1.0, False), (0, 3), 0),
+        item(2, False, 0.3, True, (False, -3.0, False), (0, 1), 1),
+        item(3, True, 0.2, True, (False, 0.1, False), (0, 1), 1),
+    ]
+    return {
+        "rounds": [
+            {"round": 0, "threshold": 0.15, "items": r0},
+            {"round": 1, "threshold": 0.15, "items": r1},
+        ]
+    }
 
 
 def test_summarise_counts():
@@ -85,8 +108,19 @@ def test_summarise_counts():
 def test_cli_chain_no_run(tmp_path, capsys):
     path = tmp_path / "chain.json"
     path.write_text(json.dumps(_synthetic_result()))
-    rc = main(["chain", "--no-run", "--result", str(path), "--figures", str(tmp_path),
-               "--replicates", "200", "--json"])
+    rc = main(
+        [
+            "chain",
+            "--no-run",
+            "--result",
+            str(path),
+            "--figures",
+            str(tmp_path),
+            "--replicates",
+            "200",
+            "--json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["eps"] == [0.5, 0.25]
@@ -98,8 +132,22 @@ def test_cli_chain_no_run(tmp_path, capsys):
 
 
 def test_cli_collapse_json(tmp_path, capsys):
-    rc = main(["collapse", "--n", "200", "--horizon", "4", "--strengths", "geom:0.1:20:8",
-               "--taus", "0.5,2,3", "--out", str(tmp_path), "--json"])
+    rc = main(
+        [
+            "collapse",
+            "--n",
+            "200",
+            "--horizon",
+            "4",
+            "--strengths",
+            "geom:0.1:20:8",
+            "--taus",
+            "0.5,2,3",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     rows = {(r["domain"], round(r["strength"], 6)): r for r in out["summary"]}
@@ -143,7 +191,8 @@ def test_shared_prefix_scores_equal_score(lm):
     # float32 forward passes over different batch shapes: agreement to ~1e-5 per token
     np.testing.assert_allclose(got, ref, atol=2e-4)
     assert ch.self_evaluate(lm, "What is the capital of France?", "Paris") == pytest.approx(
-        ref[0] - ref[1], abs=4e-4)
+        ref[0] - ref[1], abs=4e-4
+    )
 
 
 @pytest.mark.lm
@@ -160,7 +209,9 @@ def test_answer_candidates_branch_zero_is_greedy(lm):
 def test_run_chain_small_and_resume(lm, tmp_path):
     questions = ch.load_questions()[:3]
     path = tmp_path / "chain.json"
-    res = ch.run_chain(lm, questions, rounds=1, buffer=2, branches=2, max_tokens=6, result_path=path)
+    res = ch.run_chain(
+        lm, questions, rounds=1, buffer=2, branches=2, max_tokens=6, result_path=path
+    )
     assert res["complete"] and len(res["rounds"]) == 2
     on_disk = json.loads(path.read_text())
     assert on_disk["summary"] == json.loads(json.dumps(res["summary"]))
@@ -173,10 +224,14 @@ def test_run_chain_small_and_resume(lm, tmp_path):
         assert it["id"] not in it["context"] and set(it["context"]) <= passed0
         assert len(it["context"]) <= 2
     # round 0 threshold = median of all round-0 margins
-    m = [i["margin"] for i in r0["items"]] + [a["margin"] for i in r0["items"] for a in i["alternatives"]]
+    m = [i["margin"] for i in r0["items"]] + [
+        a["margin"] for i in r0["items"] for a in i["alternatives"]
+    ]
     assert r0["threshold"] == pytest.approx(float(np.median(m)))
     # resuming a finished run does not call the model again
     before = lm.tokens_evaluated
-    again = ch.run_chain(lm, questions, rounds=1, buffer=2, branches=2, max_tokens=6, result_path=path)
+    again = ch.run_chain(
+        lm, questions, rounds=1, buffer=2, branches=2, max_tokens=6, result_path=path
+    )
     assert lm.tokens_evaluated == before
     assert again["summary"] == res["summary"]

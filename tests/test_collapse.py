@@ -79,8 +79,9 @@ def test_reheating_identity_and_collapse():
     assert g.entropy[3, 3] < 0.5 * g.base_entropy[1]
     # re-heating by tau is the tilt at lambda / tau of the heated prior
     heated = col.reheat(p0, 3.0)
-    np.testing.assert_allclose(g.entropy[3, 3], col.tilt_curve(heated, r, lam[3] / 3.0).entropy[0],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        g.entropy[3, 3], col.tilt_curve(heated, r, lam[3] / 3.0).entropy[0], rtol=1e-10
+    )
     # reheat sweep axis, and zero mass stays zero
     out = col.reheat([0.5, 0.5, 0.0], [0.5, 3.0])
     assert out.shape == (2, 3) and np.all(out[:, 2] == 0)
@@ -130,14 +131,22 @@ def test_path_distribution_matches_brute_force_and_evolve(seed):
         w_ref /= w_ref.sum()
         p = pd.probs(T)
         for s in range(S):
-            np.testing.assert_allclose(np.sort(p[pd.states[:, -1] == s]), np.sort(w_ref[final == s]),
-                                       rtol=1e-9, atol=1e-300)
+            np.testing.assert_allclose(
+                np.sort(p[pd.states[:, -1] == s]),
+                np.sort(w_ref[final == s]),
+                rtol=1e-9,
+                atol=1e-300,
+            )
         # the final-state marginal is the population qs.evolve computes
         marg = np.bincount(pd.states[:, -1], weights=p, minlength=S)
-        np.testing.assert_allclose(marg, np.asarray(qs.evolve(mdp, T, H, x0))[H], rtol=1e-8, atol=1e-14)
+        np.testing.assert_allclose(
+            marg, np.asarray(qs.evolve(mdp, T, H, x0))[H], rtol=1e-8, atol=1e-14
+        )
     # T -> 0: the attractor (best-return paths, weighted by the exploration measure)
     marg0 = np.bincount(pd.states[:, -1], weights=pd.probs(0.0), minlength=S)
-    np.testing.assert_allclose(marg0, np.asarray(qs.evolve(mdp, 0.0, H, x0))[H], rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(
+        marg0, np.asarray(qs.evolve(mdp, 0.0, H, x0))[H], rtol=1e-8, atol=1e-14
+    )
 
 
 def test_path_collapse_curve_is_temperature_sweep():
@@ -191,7 +200,9 @@ def test_tree_sequence_and_token_level_against_products():
     for T, beta in [(1.0, 1.0), (0.5, 0.3), (2.0, 5.0)]:
         seq = np.array([sum(tree.logp[s] for s in path) for path in paths])
         w = np.exp(seq / T + reward / beta)
-        np.testing.assert_allclose(col.tree_sequence_probs(tree, T, reward, beta), w / w.sum(), rtol=1e-12)
+        np.testing.assert_allclose(
+            col.tree_sequence_probs(tree, T, reward, beta), w / w.sum(), rtol=1e-12
+        )
     # token level at temperature tau: product of local softmaxes over siblings
     for tau in (0.5, 1.0, 3.0):
         q = []
@@ -213,8 +224,11 @@ def test_soft_bellman_policy_realises_the_sequence_tilt():
     reward = rng.normal(size=len(tree.leaves)) * 2
     for beta, T in [(0.2, 1.0), (1.0, 1.0), (3.0, 0.5)]:
         logits = col.tree_tilt_logits(tree, reward, beta, T)
-        np.testing.assert_allclose(col.tree_token_probs(tree, 1.0, logits),
-                                   col.tree_sequence_probs(tree, T, reward, beta), rtol=1e-11)
+        np.testing.assert_allclose(
+            col.tree_token_probs(tree, 1.0, logits),
+            col.tree_sequence_probs(tree, T, reward, beta),
+            rtol=1e-11,
+        )
 
 
 def test_tree_from_mdp_matches_evolve():
@@ -280,7 +294,12 @@ def test_brute_force_path_count():
         (lambda: col.entropy([0.2, 0.2]), "p"),
         (lambda: col.path_distribution(qs.random_mdp(3, 2, seed=0), 2, [1.0, 0.0]), "x0"),
         (lambda: col.path_distribution(qs.random_mdp(3, 2, seed=0), 30), "horizon"),
-        (lambda: col.tree_sequence_probs(_random_tree(np.random.default_rng(0)), 1.0, [1.0, 2.0]), "reward"),
+        (
+            lambda: col.tree_sequence_probs(
+                _random_tree(np.random.default_rng(0)), 1.0, [1.0, 2.0]
+            ),
+            "reward",
+        ),
         (lambda: col.tree_sequence_probs(_random_tree(np.random.default_rng(0)), 0.0), "T"),
     ],
 )

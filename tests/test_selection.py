@@ -87,7 +87,9 @@ def test_soft_select_is_tilt_and_filter_step():
     eps, tpr, fpr = 0.4, 0.7, 0.2
     out = sel.soft_select([1 - eps, eps], [tpr, fpr])
     np.testing.assert_allclose(out[1], sel.filter_rounds(eps, tpr, fpr, 1)[1], rtol=1e-14)
-    np.testing.assert_allclose(sel.survival([1 - eps, eps], [tpr, fpr]), (1 - eps) * tpr + eps * fpr)
+    np.testing.assert_allclose(
+        sel.survival([1 - eps, eps], [tpr, fpr]), (1 - eps) * tpr + eps * fpr
+    )
     # conditional tables: one distribution per row, rows handled independently (vmap)
     P, H = np.stack([_random_dist(rng, 4) for _ in range(3)]), rng.uniform(0.1, 1, size=(3, 4))
     out = np.asarray(sel.soft_select(P, H))
@@ -104,8 +106,11 @@ def test_best_of_n_reference():
     for n, bound in BEST_OF_N["bound_values"].items():
         np.testing.assert_allclose(sel.best_of_n_kl_bound(n), bound, atol=REF_ATOL)
     ns = np.array(list(BEST_OF_N["bound_values"]))
-    np.testing.assert_allclose(sel.best_of_n_stats([0.5, 0.5], [0.0, 1.0], ns).kl_bound,
-                               list(BEST_OF_N["bound_values"].values()), atol=REF_ATOL)
+    np.testing.assert_allclose(
+        sel.best_of_n_stats([0.5, 0.5], [0.0, 1.0], ns).kl_bound,
+        list(BEST_OF_N["bound_values"].values()),
+        atol=REF_ATOL,
+    )
 
 
 def test_best_of_n_matches_cdf_formula(jit_mode):

@@ -18,36 +18,69 @@ def register(sub) -> None:
             "The result file is written after every round and resumed."
         ),
     )
-    p.add_argument("--questions", default=None, metavar="FILE",
-                   help="JSONL of {id, question, answers}; default the bundled set")
+    p.add_argument(
+        "--questions",
+        default=None,
+        metavar="FILE",
+        help="JSONL of {id, question, answers}; default the bundled set",
+    )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N questions")
-    p.add_argument("--rounds", type=int, default=3, help="chaining rounds after round 0 (default 3)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="chaining rounds after round 0 (default 3)"
+    )
     p.add_argument("--buffer", type=int, default=4, help="passing Q/A pairs in context (default 4)")
-    p.add_argument("--branches", type=int, default=2,
-                   help="answers rated per question and round: greedy + runners-up (default 2)")
+    p.add_argument(
+        "--branches",
+        type=int,
+        default=2,
+        help="answers rated per question and round: greedy + runners-up (default 2)",
+    )
     p.add_argument("--max-tokens", type=int, default=12, help="answer length cap (default 12)")
-    p.add_argument("--threshold", default="median",
-                   help="pass threshold on the margin in nats, or 'median' of round 0 (default)")
-    p.add_argument("--evaluator", choices=("survey", "likelihood"), default="survey",
-                   help="what decides which answers are kept: the survey self-evaluation (default) "
-                        "or the model's mean token log-prob of its answer")
+    p.add_argument(
+        "--threshold",
+        default="median",
+        help="pass threshold on the margin in nats, or 'median' of round 0 (default)",
+    )
+    p.add_argument(
+        "--evaluator",
+        choices=("survey", "likelihood"),
+        default="survey",
+        help="what decides which answers are kept: the survey self-evaluation (default) "
+        "or the model's mean token log-prob of its answer",
+    )
     p.add_argument("--seed", type=int, default=0, help="context sampling seed (default 0)")
-    p.add_argument("--result", default=None, metavar="FILE",
-                   help="result JSON, resumed if present (default benchmarks/results/chain.json, "
-                        "chain_likelihood.json for --evaluator likelihood)")
-    p.add_argument("--figures", default="figures", metavar="DIR",
-                   help="directory for chain_error.png / chain_error_likelihood.png (default figures)")
-    p.add_argument("--replicates", type=int, default=2000,
-                   help="finite-buffer simulation replicates for the figure (default 2000)")
-    p.add_argument("--no-run", action="store_true",
-                   help="do not call the model: summarise and plot an existing --result")
+    p.add_argument(
+        "--result",
+        default=None,
+        metavar="FILE",
+        help="result JSON, resumed if present (default benchmarks/results/chain.json, "
+        "chain_likelihood.json for --evaluator likelihood)",
+    )
+    p.add_argument(
+        "--figures",
+        default="figures",
+        metavar="DIR",
+        help="directory for chain_error.png / chain_error_likelihood.png (default figures)",
+    )
+    p.add_argument(
+        "--replicates",
+        type=int,
+        default=2000,
+        help="finite-buffer simulation replicates for the figure (default 2000)",
+    )
+    p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="do not call the model: summarise and plot an existing --result",
+    )
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
 
-def simulate_buffers(summary: dict, rounds: int, buffers=(2, 8, 64), replicates: int = 2000,
-                     seed: int = 0) -> dict:
+def simulate_buffers(
+    summary: dict, rounds: int, buffers=(2, 8, 64), replicates: int = 2000, seed: int = 0
+) -> dict:
     """Finite-buffer runs of the idealised loop at the measured ``eps0, tpr0, fpr0``."""
     import jax
     import numpy as np
@@ -57,7 +90,9 @@ def simulate_buffers(summary: dict, rounds: int, buffers=(2, 8, 64), replicates:
     e0, t, f = summary["eps"][0], summary["tpr0"], summary["fpr0"]
     out = {"exact": filter_rounds(e0, t, f, rounds).tolist(), "buffers": {}}
     for j, B in enumerate(buffers):
-        sim = np.asarray(simulate_chaining(jax.random.key(seed + j), e0, t, f, rounds, B, replicates).error)
+        sim = np.asarray(
+            simulate_chaining(jax.random.key(seed + j), e0, t, f, rounds, B, replicates).error
+        )
         out["buffers"][str(B)] = {
             "mean": sim.mean(axis=0).tolist(),
             "q10": np.quantile(sim, 0.1, axis=0).tolist(),
@@ -72,9 +107,13 @@ def run(args) -> int:
     from ..chaining import load_questions, run_chain, summarise
     from ..plot_selection import chain_error_figure
 
-    for flag, v, lo in (("--rounds", args.rounds, 0), ("--buffer", args.buffer, 1),
-                        ("--branches", args.branches, 1), ("--max-tokens", args.max_tokens, 1),
-                        ("--replicates", args.replicates, 1)):
+    for flag, v, lo in (
+        ("--rounds", args.rounds, 0),
+        ("--buffer", args.buffer, 1),
+        ("--branches", args.branches, 1),
+        ("--max-tokens", args.max_tokens, 1),
+        ("--replicates", args.replicates, 1),
+    ):
         if v < lo:
             raise ValueError(f"{flag}: must be >= {lo}, got {v}")
     threshold: float | str = args.threshold
@@ -82,7 +121,9 @@ def run(args) -> int:
         try:
             threshold = float(threshold)
         except ValueError:
-            raise ValueError(f"--threshold: expected 'median' or a number, got {args.threshold!r}") from None
+            raise ValueError(
+                f"--threshold: expected 'median' or a number, got {args.threshold!r}"
+            ) from None
     suffix = "" if args.evaluator == "survey" else "_likelihood"
     result_path = Path(args.result or f"benchmarks/results/chain{suffix}.json")
     if args.no_run:
@@ -100,34 +141,65 @@ def run(args) -> int:
             if args.limit < 1:
                 raise ValueError(f"--limit: must be >= 1, got {args.limit}")
             questions = questions[: args.limit]
-        result = run_chain(default_lm(), questions, rounds=args.rounds, buffer=args.buffer,
-                           branches=args.branches, max_tokens=args.max_tokens, threshold=threshold,
-                           seed=args.seed, result_path=result_path, progress=args.progress,
-                           evaluator=args.evaluator)
+        result = run_chain(
+            default_lm(),
+            questions,
+            rounds=args.rounds,
+            buffer=args.buffer,
+            branches=args.branches,
+            max_tokens=args.max_tokens,
+            threshold=threshold,
+            seed=args.seed,
+            result_path=result_path,
+            progress=args.progress,
+            evaluator=args.evaluator,
+        )
         summary = result["summary"]
     rounds = len(summary["eps"]) - 1
-    sim = simulate_buffers(summary, rounds, replicates=args.replicates) if summary["n_passed"][0] else None
+    sim = (
+        simulate_buffers(summary, rounds, replicates=args.replicates)
+        if summary["n_passed"][0]
+        else None
+    )
     evaluator = result.get("config", {}).get("evaluator", args.evaluator)
-    fig = chain_error_figure(summary, Path(args.figures) / f"chain_error{'' if evaluator == 'survey' else '_likelihood'}.png",
-                             sim, evaluator=evaluator)
+    fig = chain_error_figure(
+        summary,
+        Path(args.figures) / f"chain_error{'' if evaluator == 'survey' else '_likelihood'}.png",
+        sim,
+        evaluator=evaluator,
+    )
     if args.json:
-        print(json.dumps({"summary": summary, "simulation": sim, "result": str(result_path),
-                          "figures": [str(fig)]}))
+        print(
+            json.dumps(
+                {
+                    "summary": summary,
+                    "simulation": sim,
+                    "result": str(result_path),
+                    "figures": [str(fig)],
+                }
+            )
+        )
         return 0
-    print(f"{summary['n_questions']} questions, threshold {summary['threshold']:.4f} nats; round 0: "
-          f"TPR {summary['tpr0']:.3f}, FPR {summary['fpr0']:.3f}, AUC {summary['auc'][0]:.3f}, "
-          f"odds factor fpr/tpr {summary['odds_factor']:.3f}")
+    print(
+        f"{summary['n_questions']} questions, threshold {summary['threshold']:.4f} nats; round 0: "
+        f"TPR {summary['tpr0']:.3f}, FPR {summary['fpr0']:.3f}, AUC {summary['auc'][0]:.3f}, "
+        f"odds factor fpr/tpr {summary['odds_factor']:.3f}"
+    )
 
     def fmt(x):
         return "   -  " if x is None else f"{x:6.3f}"
 
-    print(f"{'round':>5} {'error':>6} {'predicted':>9} {'buffer':>6} {'pred buf':>8} {'context':>7} "
-          f"{'TPR':>6} {'FPR':>6} {'AUC':>6} {'passed':>6}")
+    print(
+        f"{'round':>5} {'error':>6} {'predicted':>9} {'buffer':>6} {'pred buf':>8} {'context':>7} "
+        f"{'TPR':>6} {'FPR':>6} {'AUC':>6} {'passed':>6}"
+    )
     for k in range(rounds + 1):
-        print(f"{k:>5} {fmt(summary['eps'][k])} {fmt(summary['predicted'][k]):>9} "
-              f"{fmt(summary['buffer_error'][k])} {fmt(summary['predicted_buffer'][k]):>8} "
-              f"{fmt(summary['context_error'][k]):>7} {fmt(summary['tpr'][k])} {fmt(summary['fpr'][k])} "
-              f"{fmt(summary['auc'][k])} {summary['n_passed'][k]:>6}")
+        print(
+            f"{k:>5} {fmt(summary['eps'][k])} {fmt(summary['predicted'][k]):>9} "
+            f"{fmt(summary['buffer_error'][k])} {fmt(summary['predicted_buffer'][k]):>8} "
+            f"{fmt(summary['context_error'][k]):>7} {fmt(summary['tpr'][k])} {fmt(summary['fpr'][k])} "
+            f"{fmt(summary['auc'][k])} {summary['n_passed'][k]:>6}"
+        )
     print(f"wrote {result_path}" if not args.no_run else f"read {result_path}")
     print(f"wrote {fig}")
     return 0

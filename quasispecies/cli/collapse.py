@@ -40,23 +40,50 @@ def register(sub) -> None:
     )
     p.add_argument("--n", type=int, default=1000, help="outcomes of the Zipf prior (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Gaussian reward (default 0)")
-    p.add_argument("--mdp", default=None, metavar="MDP_FILE",
-                   help="MDP for the path panel (.npz/.json/table); default a 3x4 grid world")
+    p.add_argument(
+        "--mdp",
+        default=None,
+        metavar="MDP_FILE",
+        help="MDP for the path panel (.npz/.json/table); default a 3x4 grid world",
+    )
     p.add_argument("--horizon", type=int, default=6, help="path horizon (default 6)")
-    p.add_argument("--start", type=int, default=None, metavar="S",
-                   help="start state for --mdp (default: the file's x0, else state 0)")
-    p.add_argument("--lm", action="store_true", help="add the LM token-tree panel (loads the embedded LM)")
-    p.add_argument("--question", default="Name a large animal that lives in Africa.",
-                   help="question whose answers form the token tree (with --lm)")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        metavar="S",
+        help="start state for --mdp (default: the file's x0, else state 0)",
+    )
+    p.add_argument(
+        "--lm", action="store_true", help="add the LM token-tree panel (loads the embedded LM)"
+    )
+    p.add_argument(
+        "--question",
+        default="Name a large animal that lives in Africa.",
+        help="question whose answers form the token tree (with --lm)",
+    )
     p.add_argument("--depth", type=int, default=3, help="token-tree depth (with --lm, default 3)")
-    p.add_argument("--top-k", type=int, default=4, help="tokens kept per node (with --lm, default 4)")
-    p.add_argument("--strengths", default=None, metavar="GRID",
-                   help="tilt strengths 1/beta, e.g. geom:0.02:50:36 (0 is always added)")
-    p.add_argument("--taus", default="0.5,1,1.5,2,3", metavar="GRID",
-                   help="re-heating temperatures (default 0.5,1,1.5,2,3)")
-    p.add_argument("--out", default="figures", metavar="DIR", help="figure directory (default figures)")
-    p.add_argument("--data", default=None, metavar="FILE",
-                   help="JSON result file (default DIR/collapse.json)")
+    p.add_argument(
+        "--top-k", type=int, default=4, help="tokens kept per node (with --lm, default 4)"
+    )
+    p.add_argument(
+        "--strengths",
+        default=None,
+        metavar="GRID",
+        help="tilt strengths 1/beta, e.g. geom:0.02:50:36 (0 is always added)",
+    )
+    p.add_argument(
+        "--taus",
+        default="0.5,1,1.5,2,3",
+        metavar="GRID",
+        help="re-heating temperatures (default 0.5,1,1.5,2,3)",
+    )
+    p.add_argument(
+        "--out", default="figures", metavar="DIR", help="figure directory (default figures)"
+    )
+    p.add_argument(
+        "--data", default=None, metavar="FILE", help="JSON result file (default DIR/collapse.json)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -70,8 +97,11 @@ def run(args) -> int:
         raise ValueError(f"--n: need at least 2 outcomes, got {args.n}")
     if args.horizon < 1:
         raise ValueError(f"--horizon: must be >= 1, got {args.horizon}")
-    strengths = cs.DEFAULT_STRENGTHS if args.strengths is None else np.unique(
-        np.concatenate([[0.0], parse_grid(args.strengths, "--strengths")]))
+    strengths = (
+        cs.DEFAULT_STRENGTHS
+        if args.strengths is None
+        else np.unique(np.concatenate([[0.0], parse_grid(args.strengths, "--strengths")]))
+    )
     if (strengths < 0).any():
         raise ValueError("--strengths: must be >= 0")
     taus = parse_grid(args.taus, "--taus")
@@ -92,8 +122,9 @@ def run(args) -> int:
     if args.lm:
         from ..bridge import default_lm
 
-        study["lm_tree"] = cs.lm_tree_study(default_lm(), args.question, args.depth, args.top_k,
-                                            strengths, taus)
+        study["lm_tree"] = cs.lm_tree_study(
+            default_lm(), args.question, args.depth, args.top_k, strengths, taus
+        )
     study["attractor"] = cs.attractor_study()
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "collapse.json"
@@ -107,10 +138,14 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"summary": rows, "data": str(data), "figures": figs}))
         return 0
-    print(f"{'domain':<13}{'1/beta':>9}{'H':>9}{'exp(H)':>11}{'H@tau=3':>10}{'base@3':>9}{'deficit':>9}")
+    print(
+        f"{'domain':<13}{'1/beta':>9}{'H':>9}{'exp(H)':>11}{'H@tau=3':>10}{'base@3':>9}{'deficit':>9}"
+    )
     for r in rows:
-        print(f"{r['domain']:<13}{r['strength']:>9.3g}{r['entropy']:>9.4f}{r['perplexity']:>11.4g}"
-              f"{r['reheated_entropy']:>10.4f}{r['base_entropy_at_tau']:>9.4f}{r['deficit']:>9.4f}")
+        print(
+            f"{r['domain']:<13}{r['strength']:>9.3g}{r['entropy']:>9.4f}{r['perplexity']:>11.4g}"
+            f"{r['reheated_entropy']:>10.4f}{r['base_entropy_at_tau']:>9.4f}{r['deficit']:>9.4f}"
+        )
     if "lm_tree" in study:
         top = study["lm_tree"]["top_leaves"]
         for lam, leaves in top.items():
