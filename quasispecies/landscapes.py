@@ -74,7 +74,8 @@ __all__ = [
 RESIDUAL_OK = 1e-8
 
 #: Float64 vectors of length ``k**L`` a full-space steady state holds at once: the landscape,
-#: the three Lanczos buffers and the returned population.
+#: the operator's ``g^(1/2)`` and the three Lanczos buffers (the returned population is one
+#: of them).
 FULL_SPACE_VECTORS = 5
 
 
@@ -379,7 +380,7 @@ class GenotypeModel:
 
         Lanczos on :math:`A = G^{1/2} Q G^{1/2}`, :math:`g = f^{1/T}/\max f^{1/T}`, stopped
         when the Ritz residual is below ``tol * theta``; the Ritz vector ``y`` by Clenshaw's
-        recurrence (no stored basis: three ``k**L`` vectors in all); then
+        recurrence (no stored basis: three ``k**L`` vectors besides ``g^(1/2)``); then
         :math:`x = (g^{1/2} \circ y) Q / \theta`, normalised to sum 1, and
         :math:`\lambda_T = \theta \max f^{1/T}`.
 
@@ -419,8 +420,8 @@ class GenotypeModel:
             theta, ybuf = res.value, res.vector
             xbuf, wbuf = res.spare
             # x = (g^(1/2) y) Q / theta, then |x| / sum |x|
-            xbuf, wbuf, _ = op.step(xbuf, ybuf, wbuf, cA=1.0 / theta, pre=0.5, post=0.0)
-            x = op.normalise_abs(xbuf)
+            xbuf, wbuf, st = op.step(xbuf, ybuf, wbuf, cA=1.0 / theta, pre=0.5, post=0.0)
+            x = op.normalise_abs(xbuf, float(st[2]))
             # residual of x for W_g = diag(g) Q: x W_g - theta x = (g x) Q - theta x (y is free)
             _, _, st = op.step(ybuf, x, wbuf, cA=1.0, cv=-theta, pre=1.0, post=0.0)
             resid = float(st[2]) / theta
