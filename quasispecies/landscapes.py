@@ -48,10 +48,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._results import SteadyState, stack_results
-from ._validate import as_float_array, check_distribution, check_nonneg_int, check_temperature
+from ._validate import as_float_array, check_nonneg_int, check_temperature
 from .hamming import class_perron, hamming_distances, log_class_matrix, log_class_sizes
 from .kronecker import SymmetrisedOperator, log_mutate, log_site_weights, site_weights
 from .lanczos import top_eigenpair
+from .mdp import initial_population
 
 __all__ = [
     "ClassModel",
@@ -237,16 +238,20 @@ class SequenceSpace:
 
 
 # ================================================================ shared helpers
-def _initial(x0, size: int, name: str = "x0") -> np.ndarray:
-    if x0 is None:
-        return np.full(size, 1.0 / size)
-    if isinstance(x0, int | np.integer) and not isinstance(x0, bool):
-        if not 0 <= int(x0) < size:
-            raise ValueError(f"{name}: index {int(x0)} is outside [0, {size})")
-        out = np.zeros(size)
-        out[int(x0)] = 1.0
-        return out
-    return check_distribution(x0, name, size=size)
+def _diagonal_result(population: np.ndarray, T: float, lmax: float) -> SteadyState:
+    """``mu = 0``: ``W_T`` is diagonal; the population sits on the fittest genotypes."""
+    log_growth, scaled = _growth(T, lmax, 1.0)
+    return SteadyState(
+        population=population,
+        log_growth=float(log_growth),
+        scaled_log_growth=float(scaled),
+        temperature=T,
+        irreducible=False,
+        converged=True,
+        iterations=0,
+        residual=0.0,
+        method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
+    )
 
 
 def _growth(T: float, lmax: float, theta: float) -> tuple[float, float]:
@@ -449,19 +454,7 @@ class GenotypeModel:
     def _diagonal_steady_state(self, T: float, lmax: float) -> SteadyState:
         lf = np.asarray(self.log_fitness)
         top = lf >= lmax
-        x = top / top.sum()
-        log_growth, scaled = _growth(T, lmax, 1.0)
-        return SteadyState(
-            population=x,
-            log_growth=float(log_growth),
-            scaled_log_growth=float(scaled),
-            temperature=T,
-            irreducible=False,
-            converged=True,
-            iterations=0,
-            residual=0.0,
-            method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
-        )
+        return _diagonal_result(top / top.sum(), T, lmax)
 
     def _steady_state(self, T: float) -> SteadyState:
         return self.steady_state(T)
@@ -482,7 +475,7 @@ class GenotypeModel:
                 f"steps: {steps + 1} populations of {N} genotypes need "
                 f"{_human(8 * (steps + 1) * N)}, more than is available"
             )
-        x0 = _initial(x0, N)
+        x0 = initial_population(N, x0)
         u0 = jnp.asarray(_log_or_neginf(x0))
         lw = jnp.asarray(log_site_weights(self.space.mu, self.space.alphabet))
         xs = _evolve_log(self.log_fitness, lw, jnp.asarray(T), u0, steps, self.space.alphabet)
@@ -564,18 +557,7 @@ class ClassModel:
             top = lf >= lmax
             logn = sp.log_class_sizes()
             w = np.where(top, np.exp(logn - logn[top].max()), 0.0)
-            log_growth, scaled = _growth(T, lmax, 1.0)
-            return SteadyState(
-                population=w / w.sum(),
-                log_growth=float(log_growth),
-                scaled_log_growth=float(scaled),
-                temperature=T,
-                irreducible=False,
-                converged=True,
-                iterations=0,
-                residual=0.0,
-                method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
-            )
+            return _diagonal_result(w / w.sum(), T, lmax)
         if T > 0:
             log_g = (lf - lmax) / T
         else:
@@ -613,7 +595,7 @@ class ClassModel:
             logn = self.space.log_class_sizes()
             x0 = np.exp(logn - np.logaddexp.reduce(logn))
         else:
-            x0 = _initial(x0, n)
+            x0 = initial_population(n, x0)
         u0 = jnp.asarray(_log_or_neginf(x0))
         xs = _evolve_classes(
             jnp.asarray(self.log_fitness),
