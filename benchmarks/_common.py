@@ -176,6 +176,21 @@ def row(**kw) -> dict:
     return out
 
 
+def merge_partial(name: str, rows: list[dict], order: list[str]) -> list[dict]:
+    """A partial rerun's ``rows`` with the other cases' rows of the existing results file.
+
+    Rows of the rerun replace those with the same ``case``; the result is sorted by the
+    position of each ``case`` in ``order``.
+    """
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return rows
+    done = {r.get("case") for r in rows}
+    old = [r for r in json.loads(path.read_text())["rows"] if r.get("case") not in done]
+    rank = {k: i for i, k in enumerate(order)}
+    return sorted(old + rows, key=lambda r: rank.get(str(r.get("case")), len(rank)))
+
+
 def write_results(name: str, rows: list[dict], *, description: str, command: str) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically (the schema in the README)."""
     sys.path.insert(0, str(ROOT))

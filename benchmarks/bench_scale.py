@@ -387,15 +387,8 @@ def main(argv=None) -> int:
                 f"ratio {r['ratio']:.2f}  err {r['max_error']:.1e}"
             )
             print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
-    if args.only and (C.RESULTS / f"{NAME}.json").exists():
-        # a partial rerun replaces its cases' rows and keeps the others (in case order)
-        import json
-
-        done = {r["case"] for r in rows}
-        old = json.loads((C.RESULTS / f"{NAME}.json").read_text())["rows"]
-        merged = [r for r in old if r.get("case") not in done] + rows
-        order = {k: i for i, k in enumerate(case_keys(False))}
-        rows = sorted(merged, key=lambda r: order.get(str(r.get("case")), len(order)))
+    if args.only:  # a partial rerun replaces its cases' rows and keeps the others
+        rows = C.merge_partial(NAME, rows, case_keys(False))
     C.write_results(
         NAME,
         rows,

@@ -25,7 +25,6 @@ Writes ``benchmarks/results/sequence.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -174,12 +173,8 @@ def main(argv=None) -> int:
                 f"ratio {r['ratio']}"
             )
             print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
-    if args.only:  # a partial rerun keeps the other cases' rows
-        old = C.RESULTS / f"{NAME}.json"
-        if old.exists():
-            done = {r.get("case") for r in rows}
-            kept = [r for r in json.loads(old.read_text())["rows"] if r.get("case") not in done]
-            rows = sorted(kept + rows, key=lambda r: int(str(r.get("case", "_0")).split("_")[-1]))
+    if args.only:  # a partial rerun replaces its cases' rows and keeps the others
+        rows = C.merge_partial(NAME, rows, case_keys(False))
     C.write_results(
         NAME,
         rows,
