@@ -252,3 +252,53 @@ def run_case(script: str, key: str, timeout: float, extra: list[str] | None = No
 def emit(r: dict) -> None:
     """Print a case's row as one JSON line (what :func:`run_case` reads)."""
     print(json.dumps(r, default=_json_default), flush=True)
+
+
+def _summary(r: dict) -> str:
+    base = r.get("baseline_s")
+    text = f"ours {r['ours_s']:.3g}s  baseline " + ("-" if base is None else f"{base:.3g}s")
+    if r.get("ratio") is not None:
+        text += f"  ratio {r['ratio']:.2f}"
+    if r.get("max_error") is not None:
+        text += f"  err {r['max_error']:.1e}"
+    return text
+
+
+def drive(
+    script: str,
+    name: str,
+    doc: str,
+    keys: list[str],
+    *,
+    all_keys: list[str],
+    timeout: float,
+    quick: bool = False,
+    only: str | None = None,
+    extra: list[str] | None = None,
+    describe=_summary,
+) -> int:
+    """Run each case of ``keys`` in its own process and write ``results/<name>.json``.
+
+    ``only`` keeps the cases whose key starts with it, and the other cases' rows of the
+    existing results file (``all_keys`` gives their order). Prints one progress line per
+    row (``describe(row)``); returns the exit code (1 if any case failed).
+    """
+    rows = []
+    t0 = time.perf_counter()
+    for key in keys:
+        if only and not key.startswith(only):
+            continue
+        for r in run_case(script, key, timeout, extra):
+            r.setdefault("case", key)
+            rows.append(r)
+            msg = r.get("error") or describe(r)
+            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
+    if only:  # a partial rerun replaces its cases' rows and keeps the others
+        rows = merge_partial(name, rows, all_keys)
+    write_results(
+        name,
+        rows,
+        description=doc.split("\n\n")[0],
+        command=f"python benchmarks/{Path(script).name}" + (" --quick" if quick else ""),
+    )
+    return 0 if all("error" not in r for r in rows) else 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -200,22 +199,10 @@ def main(argv=None) -> int:
 
         C.emit(run_case(args.case))
         return 0
-    rows = []
-    t0 = time.perf_counter()
-    for key in case_keys(args.quick):
-        for r in C.run_case(__file__, key, args.timeout):
-            rows.append(r)
-            msg = r.get("error") or (
-                f"ours {r['ours_s']:.3g}s  baseline {r['baseline_s'] or float('nan'):.3g}s"
-            )
-            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
-    C.write_results(
-        NAME,
-        rows,
-        description=__doc__.split("\n\n")[0],
-        command="python benchmarks/bench_paths.py" + (" --quick" if args.quick else ""),
+    keys = case_keys(args.quick)
+    return C.drive(
+        __file__, NAME, __doc__, keys, all_keys=keys, timeout=args.timeout, quick=args.quick
     )
-    return 0 if all("error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -109,23 +108,10 @@ def main(argv=None) -> int:
 
         C.emit(case(int(args.case)))
         return 0
-    rows = []
-    t0 = time.perf_counter()
-    for S in SIZES[:1] if args.quick else SIZES:
-        for r in C.run_case(__file__, str(S), args.timeout):
-            rows.append(r)
-            msg = r.get("error") or (
-                f"ours {r['ours_s']:.3g}s  baseline {r['baseline_s']:.3g}s  "
-                f"ratio {r['ratio']:.2f}  err {r['max_error']:.1e}"
-            )
-            print(f"[{time.perf_counter() - t0:6.0f}s] S={S}: {msg}", flush=True)
-    C.write_results(
-        NAME,
-        rows,
-        description=__doc__.split("\n\n")[0],
-        command="python benchmarks/bench_rl.py" + (" --quick" if args.quick else ""),
+    keys = [str(S) for S in (SIZES[:1] if args.quick else SIZES)]
+    return C.drive(
+        __file__, NAME, __doc__, keys, all_keys=keys, timeout=args.timeout, quick=args.quick
     )
-    return 0 if all("error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -373,29 +372,17 @@ def main(argv=None) -> int:
         for r in run_case(args.case, args.dtype):
             C.emit(r)
         return 0
-    rows = []
-    t0 = time.perf_counter()
-    for key in case_keys(args.quick):
-        if args.only and not key.startswith(args.only):
-            continue
-        got = C.run_case(__file__, key, args.timeout, ["--dtype", args.dtype])
-        for r in got:
-            r.setdefault("case", key)
-            rows.append(r)
-            msg = r.get("error") or (
-                f"ours {r['ours_s']:.3g}s  baseline {r['baseline_s']:.3g}s  "
-                f"ratio {r['ratio']:.2f}  err {r['max_error']:.1e}"
-            )
-            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
-    if args.only:  # a partial rerun replaces its cases' rows and keeps the others
-        rows = C.merge_partial(NAME, rows, case_keys(False))
-    C.write_results(
+    return C.drive(
+        __file__,
         NAME,
-        rows,
-        description=__doc__.split("\n\n")[0],
-        command="python benchmarks/bench_scale.py" + (" --quick" if args.quick else ""),
+        __doc__,
+        case_keys(args.quick),
+        all_keys=case_keys(False),
+        timeout=args.timeout,
+        quick=args.quick,
+        only=args.only,
+        extra=["--dtype", args.dtype],
     )
-    return 0 if all("error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -138,6 +138,15 @@ def steady(L: int) -> dict:
     return C.row(**row)
 
 
+def _progress(r: dict) -> str:
+    base = r["baseline_s"]
+    return (
+        f"ours {r['ours_s']:.3g}s (compile {r['compile_s']:.3g}s, {r['matvecs']} matvecs, "
+        f"solver peak {r['peak_vectors']:.2f} vectors, total {r['total_peak_vectors']:.2f})  "
+        f"baseline {base if base is None else round(base, 3)}s  ratio {r['ratio']}"
+    )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="L = 16 only (smoke run)")
@@ -158,30 +167,17 @@ def main(argv=None) -> int:
 
         C.emit(steady(int(args.case.split("_")[-1])))
         return 0
-    rows = []
-    t0 = time.perf_counter()
-    for key in case_keys(args.quick):
-        if args.only and not key.startswith(args.only):
-            continue
-        for r in C.run_case(__file__, key, args.timeout):
-            r.setdefault("case", key)
-            rows.append(r)
-            msg = r.get("error") or (
-                f"ours {r['ours_s']:.3g}s (compile {r['compile_s']:.3g}s, {r['matvecs']} matvecs, "
-                f"solver peak {r['peak_vectors']:.2f} vectors, total {r['total_peak_vectors']:.2f})  baseline "
-                f"{r['baseline_s'] if r['baseline_s'] is None else round(r['baseline_s'], 3)}s  "
-                f"ratio {r['ratio']}"
-            )
-            print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
-    if args.only:  # a partial rerun replaces its cases' rows and keeps the others
-        rows = C.merge_partial(NAME, rows, case_keys(False))
-    C.write_results(
+    return C.drive(
+        __file__,
         NAME,
-        rows,
-        description=__doc__.split("\n\n")[0],
-        command="python benchmarks/bench_sequence.py" + (" --quick" if args.quick else ""),
+        __doc__,
+        case_keys(args.quick),
+        all_keys=case_keys(False),
+        timeout=args.timeout,
+        quick=args.quick,
+        only=args.only,
+        describe=_progress,
     )
-    return 0 if all("error" not in r for r in rows) else 1
 
 
 if __name__ == "__main__":
