@@ -238,19 +238,33 @@ class SequenceSpace:
 
 
 # ================================================================ shared helpers
-def _diagonal_result(population: np.ndarray, T: float, lmax: float) -> SteadyState:
-    """``mu = 0``: ``W_T`` is diagonal; the population sits on the fittest genotypes."""
-    log_growth, scaled = _growth(T, lmax, 1.0)
+_DIAGONAL = "mu = 0: W_T is diagonal, lambda = max f^(1/T)"
+
+
+def _result(
+    population,
+    T: float,
+    lmax: float,
+    theta: float,
+    *,
+    method: str,
+    irreducible: bool = False,
+    converged: bool = True,
+    iterations: int = 0,
+    residual: float = 0.0,
+) -> SteadyState:
+    """The steady state with ``lambda_T = max f^(1/T) * theta`` (see :func:`_growth`)."""
+    log_growth, scaled = _growth(T, lmax, theta)
     return SteadyState(
-        population=population,
+        population=np.asarray(population),
         log_growth=float(log_growth),
         scaled_log_growth=float(scaled),
         temperature=T,
-        irreducible=False,
-        converged=True,
-        iterations=0,
-        residual=0.0,
-        method="mu = 0: W_T is diagonal, lambda = max f^(1/T)",
+        irreducible=irreducible,
+        converged=converged,
+        iterations=iterations,
+        residual=residual,
+        method=method,
     )
 
 
@@ -434,27 +448,26 @@ class GenotypeModel:
             if resid <= RESIDUAL_OK or how == "replay":
                 break
         converged = bool(res.converged) and resid <= RESIDUAL_OK
-        log_growth, scaled = _growth(T, lmax, theta)
         method = (
             f"Lanczos on G^1/2 Q G^1/2 (no reorthogonalisation, {res.steps} steps), "
             f"Ritz vector by {res.ritz}"
         )
-        return SteadyState(
-            population=np.asarray(x),
-            log_growth=float(log_growth),
-            scaled_log_growth=float(scaled),
-            temperature=T,
+        return _result(
+            x,
+            T,
+            lmax,
+            theta,
+            method=method,
             irreducible=sp.irreducible,
             converged=converged,
             iterations=int(op.matvecs),
             residual=resid,
-            method=method,
         )
 
     def _diagonal_steady_state(self, T: float, lmax: float) -> SteadyState:
         lf = np.asarray(self.log_fitness)
         top = lf >= lmax
-        return _diagonal_result(top / top.sum(), T, lmax)
+        return _result(top / top.sum(), T, lmax, 1.0, method=_DIAGONAL)
 
     def _steady_state(self, T: float) -> SteadyState:
         return self.steady_state(T)
@@ -557,7 +570,7 @@ class ClassModel:
             top = lf >= lmax
             logn = sp.log_class_sizes()
             w = np.where(top, np.exp(logn - logn[top].max()), 0.0)
-            return _diagonal_result(w / w.sum(), T, lmax)
+            return _result(w / w.sum(), T, lmax, 1.0, method=_DIAGONAL)
         if T > 0:
             log_g = (lf - lmax) / T
         else:
@@ -565,18 +578,15 @@ class ClassModel:
         theta, lx, resid = class_perron(
             sp.log_class_matrix(), log_g, sp.log_class_sizes(), refine=sp.irreducible
         )
-        log_growth, scaled = _growth(T, lmax, theta)
-        return SteadyState(
-            population=np.exp(lx),
-            log_growth=float(log_growth),
-            scaled_log_growth=float(scaled),
-            temperature=T,
-            irreducible=sp.irreducible,
-            converged=True,
-            iterations=0,
-            residual=resid,
+        return _result(
+            np.exp(lx),
+            T,
+            lmax,
+            theta,
             method=f"Hamming-class model ({sp.length + 1} classes): symmetric eigh "
             "+ balanced refinement",
+            irreducible=sp.irreducible,
+            residual=resid,
         )
 
     def _steady_state(self, T: float) -> SteadyState:
