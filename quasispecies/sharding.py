@@ -52,6 +52,7 @@ from jax.sharding import PartitionSpec as P
 
 from . import pull
 from ._validate import check_nonneg_int, check_temperature
+from .mdp import check_mdp, initial_population
 from .semiring import TIE_RTOL
 
 __all__ = ["horizon_over_devices", "mesh", "sweep_over_devices"]
@@ -61,6 +62,11 @@ def mesh(devices=None, axis: str = "d") -> Mesh:
     """A 1-D mesh over ``devices`` (default: all of ``jax.devices()``)."""
     devs = np.asarray(jax.devices() if devices is None else list(devices))
     return Mesh(devs, (axis,))
+
+
+def _or_default(m: Mesh | None) -> Mesh:
+    """``m``, or the mesh over all devices (the keyword ``mesh=`` shadows :func:`mesh`)."""
+    return m if m is not None else mesh()
 
 
 def _gather(axis):
@@ -80,12 +86,10 @@ def _fetch(a) -> np.ndarray:
 
 
 def _prepare(mdp, temperatures, steps, x0):
-    from .dynamics import _check_mdp, _initial
-
-    mdp = _check_mdp(mdp)
+    mdp = check_mdp(mdp)
     steps = check_nonneg_int(steps, "steps")
     Ts, _ = check_temperature(np.atleast_1d(np.asarray(temperatures, dtype=float)), "temperatures")
-    return mdp, Ts, steps, _initial(mdp, x0)
+    return mdp, Ts, steps, initial_population(mdp, x0)
 
 
 # ------------------------------------------------------------------- temperatures
@@ -127,7 +131,7 @@ def sweep_over_devices(mdp, temperatures, steps: int, x0=None, *, mesh: Mesh | N
     same numbers.
     """
     mdp, Ts, steps, x0v = _prepare(mdp, temperatures, steps, x0)
-    mesh = mesh if mesh is not None else globals()["mesh"]()
+    mesh = _or_default(mesh)
     n = mesh.devices.size
     op = pull.pull_operator(mdp)
     arrs, static = op.device_arrays(), op.static()
@@ -211,7 +215,7 @@ def horizon_over_devices(mdp, T: float, steps: int, x0=None, *, mesh: Mesh | Non
     if Ts.size != 1:
         raise ValueError("T: horizon_over_devices takes one temperature")
     T = float(Ts[0])
-    mesh = mesh if mesh is not None else globals()["mesh"]()
+    mesh = _or_default(mesh)
     n = mesh.devices.size
     op = pull.pull_operator(mdp, parts=n)
     sh = NamedSharding(mesh, P(mesh.axis_names[0]))

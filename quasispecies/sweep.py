@@ -27,14 +27,13 @@ from ._validate import check_nonneg_int, check_temperature
 from .dynamics import (
     DENSE_STEADY_LIMIT,
     PULL_MIN_STATES,
-    _initial,
     evolve,
     scaled_log_population,
     steady_state,
 )
 from .io import atomic_write
 from .maxplus import critical_nodes, howard_sparse, max_plus_eigenvalue, support_edges
-from .mdp import MDP
+from .mdp import MDP, initial_population
 from .semiring import scaled_lse
 
 __all__ = ["load_result", "save_result", "temperature_sweep"]
@@ -105,7 +104,7 @@ def _rows_for(
     if not mdp.dense and mdp.num_states >= PULL_MIN_STATES:  # final step only, no history
         from .pull import horizon as pull_horizon
 
-        hres = pull_horizon(mdp, T, horizon, _initial(mdp, x0))
+        hres = pull_horizon(mdp, T, horizon, initial_population(mdp, x0))
         if not (hres.x.sum(axis=-1) > 0).all():
             raise ValueError(f"mdp: no lineage survives to step {horizon} from x0")
         u, xs = hres.u, hres.x
@@ -135,7 +134,7 @@ def temperature_sweep(
     if horizon is not None:
         horizon = check_nonneg_int(horizon, "horizon")
     chunk = check_nonneg_int(chunk, "chunk", minimum=1)
-    x0v = _initial(mdp, x0) if x0 is not None else None
+    x0v = initial_population(mdp, x0) if x0 is not None else None
     mu, crit = _support_spectrum(mdp)
     fp = _fingerprint(mdp, T, horizon, x0v)
     done: dict[str, list] = {}
