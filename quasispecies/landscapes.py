@@ -103,14 +103,6 @@ def _human(nbytes: float) -> str:
     raise AssertionError  # unreachable
 
 
-def _check_int(n, name: str, minimum: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise ValueError(f"{name}: expected an integer, got {n!r}")
-    if n < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {n}")
-    return int(n)
-
-
 # ========================================================================= the space
 class SequenceSpace:
     r"""Genotypes ``{0..alphabet-1}^length`` with per-site copying error ``mu``.
@@ -131,8 +123,8 @@ class SequenceSpace:
     """
 
     def __init__(self, length: int, mu, alphabet: int = 2):
-        self.length = _check_int(length, "length", 1)
-        self.alphabet = _check_int(alphabet, "alphabet", 2)
+        self.length = check_nonneg_int(length, "length", 1)
+        self.alphabet = check_nonneg_int(alphabet, "alphabet", 2)
         m = as_float_array(mu, "mu", ndim=(0, 1))
         if m.ndim == 1 and m.shape[0] != self.length:
             raise ValueError(
@@ -797,7 +789,7 @@ def nk_landscape(space, K: int, *, seed: int = 0, neighbourhood: str = "adjacent
     """
     space = _check_space(space)
     L, k = space.length, space.alphabet
-    K = _check_int(K, "K", 0)
+    K = check_nonneg_int(K, "K", 0)
     if K > L - 1:
         raise ValueError(f"K: must be <= length - 1 = {L - 1}, got {K}")
     if neighbourhood not in ("adjacent", "random"):
@@ -894,7 +886,7 @@ def error_threshold(
     lengths = np.atleast_1d(np.asarray(length))
     if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"length: expected an integer or a list of integers, got {length!r}")
-    lengths = np.array([_check_int(int(L_), "length", 1) for L_ in lengths])
+    lengths = np.array([check_nonneg_int(int(L_), "length", 1) for L_ in lengths])
     s = _positive_scalar(sigma, "sigma")
     if not s > 1:
         raise ValueError(
