@@ -18,11 +18,13 @@ pymdptoolbox's forest, a safe-vs-gamble MDP) and writes ``figures/limit_*.png``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ._figures import save
+from ._figures import PAPER_COLORS as _COLORS
+from ._figures import PAPER_RC as _RC
+from ._figures import paper_axes as _figure
+from ._figures import save_paper as _save
 
 __all__ = [
     "example_mdps",
@@ -32,40 +34,6 @@ __all__ = [
     "policy_figure",
     "write_figures",
 ]
-
-_COLORS = ["#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400"]
-_RC: Any = {  # matplotlib rcParams
-    "font.size": 8.5,
-    "axes.titlesize": 9,
-    "axes.labelsize": 8.5,
-    "legend.fontsize": 7.5,
-    "xtick.labelsize": 7.5,
-    "ytick.labelsize": 7.5,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-    "lines.linewidth": 1.6,
-    "savefig.dpi": 200,
-}
-
-
-def _figure(width: float, height: float, ncols: int):
-    import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with mpl.rc_context(_RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, axes
-
-
-def _save(fig, path) -> Path:
-    import matplotlib as mpl
-
-    with mpl.rc_context(_RC):
-        return save(fig, path, tight=False)  # constrained layout already fits the figure
 
 
 def _positive(rep):

@@ -8,7 +8,7 @@ r"""Figures of Eigen's error threshold (matplotlib, Agg canvas, imported lazily)
 * ``threshold_classes.png`` — Hamming-class distributions below and above the threshold
   (log scale), against the uniform distribution ``C(L, d) / 2^L`` the population melts into.
 
-Style (rcParams, colours, atomic saving) is shared with :mod:`quasispecies.plot_limit`.
+Style (rcParams, colours, atomic saving): :mod:`quasispecies._figures`, as for the limit figures.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .plot_limit import _COLORS, _RC, _figure, _save
+from ._figures import PAPER_COLORS as _COLORS
+from ._figures import PAPER_RC as _RC
+from ._figures import paper_axes as _figure
+from ._figures import save_paper as _save
 
 __all__ = ["classes_figure", "master_figure", "paper_figures", "write_figures"]
 
