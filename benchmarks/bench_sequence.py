@@ -5,7 +5,8 @@
 Cases ``steady_L`` for L = 16, 20, 22, 24 (binary, ``k^L`` genotypes): a seeded NK landscape
 (``K = 3``, adjacent neighbourhoods) with per-site error rates ``U[0.002, 0.02)``, at
 ``T = 1``. Ours: ``qs.steady_state(model, 1.0)`` (basis-free Lanczos on ``G^1/2 Q G^1/2``
-through the blocked Kronecker kernel: three ``k^L`` buffers plus the stored ``g^(1/2)``). Baseline:
+through the blocked Kronecker kernel: three ``k^L`` buffers besides the landscape's ``log f``,
+from which ``g^(1/2)`` is formed inside the kernel). Baseline:
 ``scipy.sparse.linalg.eigs`` (ARPACK, ``k=1, which="LR", tol=1e-13``, start vector ones) on a
 ``LinearOperator`` whose matvec ``v -> Q (f v)`` is written below in plain NumPy (reshape to
 ``(2,)*L`` and ``tensordot`` with each 2x2 site matrix). Checked: ``|lambda - lambda_ARPACK|
@@ -18,7 +19,7 @@ one, so the JAX runtime and compiled code are already resident), also as a multi
 solve, which includes the JAX runtime's and compiler's own memory (~100 MB, not the
 solver's). At small ``L`` the warm figure is a lower bound: the allocator may keep the cold
 solve's freed blocks resident, so they count in the RSS before the warm solve (from
-``L = 22`` on, where vectors are ``mmap``-ed and returned to the OS, it is exact).
+``L = 22`` on, where vectors are ``mmap``-ed and returned to the OS, the vectors dominate it).
 Writes ``benchmarks/results/sequence.json``.
 """
 

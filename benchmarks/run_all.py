@@ -96,8 +96,14 @@ so it answers `H = 16` (4.3e9 paths) in milliseconds.""",
     "sequence": """\
 Written and measured with `benchmarks/bench_sequence.py` (see its docstring). Ours runs
 Lanczos on the symmetrised operator `G^1/2 Q G^1/2` (`Q = q^{(x)L}` is symmetric, so
-`W = G Q` is similar to it) and applies `Q` by `L` reshaped `k x k` contractions
-(`O(L k^(L+1))`); the baseline drives ARPACK with the same Kronecker matvec in NumPy.""",
+`W = G Q` is similar to it) without storing a basis (the Ritz vector by a second,
+Clenshaw pass: hence about twice the Lanczos steps in matvecs) and applies `Q` in two
+cache-blocked passes of dense `16 x 16` Kronecker factors (`O(L k^(L+1))`), forming
+`g^1/2` from `log f` inside the kernel: three `2^L` working vectors in all.
+`steady_state(..., store_sqrt_g=True)` keeps `g^1/2` as a fourth vector instead, about
+5-10 % faster (two `exp` per element per matvec saved; within the noise of this shared
+machine at `L = 24`: 38.9 / 53.2 s stored vs 44.5 / 51.8 s formed, alternating runs).
+The baseline drives ARPACK with the same Kronecker matvec in NumPy.""",
     "lm": """\
 Same model (SmolLM2-135M-Instruct, the embedded Q4_1 GGUF dequantised to float32), same
 token batches. Scoring rows: one full forward pass with log-softmax over the vocabulary
@@ -317,6 +323,24 @@ def render_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _sequence_memory(rows: list[dict]) -> str:
+    """One line: the solver's memory in units of one ``2^L`` float64 vector, per size."""
+    parts = [
+        f"{r['size'].split(',')[0]}: {r['peak_vectors']:.2f} ({r['total_peak_vectors']:.2f} cold)"
+        for r in rows
+        if "error" not in r and r.get("peak_vectors") is not None
+    ]
+    return (
+        "Memory, as multiples of one `2^L` float64 vector (peak RSS added by a warm solve; in "
+        "brackets, by the first solve, which also loads the JAX runtime and compiles): "
+        + "; ".join(parts)
+        + ". The landscape (`log f`, one more vector) is held by the model before the solve. "
+        "Below `L = 22` the warm figure is distorted by the allocator (freed blocks of the "
+        "cold solve are reused, or not returned to the OS); from `L = 22` on the vectors "
+        "dominate (what is left over is a few MiB of other allocations)."
+    )
+
+
 def render_readme() -> str:
     results = load_results()
     today = _dt.date.today().isoformat()
@@ -358,6 +382,8 @@ def render_readme() -> str:
             out.append(f"* case `{r.get('case')}` failed: {str(r['error']).splitlines()[0][:200]}")
         if notes or errors:
             out.append("")
+        if name == "sequence":
+            out += [_sequence_memory(rows), ""]
         if name in COMMENTARY:
             out += [COMMENTARY[name], ""]
         for r in rows:

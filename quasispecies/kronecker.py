@@ -27,7 +27,8 @@ frequencies keep their relative accuracy (no cancellation, for any :math:`\mu_i 
   whose entries under- or overflow float64;
 * :class:`SymmetrisedOperator` — the cache-blocked, in-place kernel behind the eigensolver:
   :math:`v \mapsto G^{1/2} Q G^{1/2} v` with :math:`G = \mathrm{diag}(g)`, fused with the
-  Lanczos three-term update, using three length-:math:`k^L` buffers besides :math:`g^{1/2}`.
+  Lanczos three-term update, using three length-:math:`k^L` buffers besides the landscape's
+  :math:`\log f` (:math:`g^{1/2}` is formed block by block inside the kernel).
 """
 
 from __future__ import annotations
@@ -257,30 +258,49 @@ def _kron_rows(x, mats):
     return y.reshape(x.shape[1], x.shape[0])
 
 
-@partial(jax.jit, static_argnames=("plan", "elementwise"), donate_argnums=(0, 2))
-def _step(u, v, w, sqrt_g, weights, coef, plan: _Plan, elementwise: bool = False):
+def _half_power(d, lmax, T, stored: bool):
+    """``e = g^(1/2)`` for a block of the diagonal ``d``: ``d`` itself when ``stored``, else
+    formed from ``d = log f`` (one ``exp`` per element; see :func:`_step`). The division by
+    ``T`` is hoisted out of the elementwise work (a multiply by ``1 / 2T``)."""
+    if stored:
+        return d
+    # 1/2T may overflow for subnormal T: the fittest (d = lmax) are set apart, not 0 * inf
+    half_inv = jnp.where(T > 0, 0.5 / jnp.where(T > 0, T, 1.0), 0.0)
+    below = jnp.where(T > 0, jnp.exp((d - lmax) * half_inv), 0.0)
+    return jnp.where(d >= lmax, 1.0, below)
+
+
+@partial(jax.jit, static_argnames=("plan", "elementwise", "stored"), donate_argnums=(0, 2))
+def _step(
+    u, v, w, diag, weights, coef, plan: _Plan, elementwise: bool = False, stored: bool = False
+):
     r"""``u <- cA g^post Q (g^pre sv v) + cv sv v + cu su u + c1 g^(1/2)``, in place.
 
-    ``sqrt_g`` is ``e = g^(1/2)``, computed once per operator (:func:`_sqrt_g`): forming it
-    from ``log f`` inside every matvec cost two ``exp`` per element per matvec, a large
-    share of the kernel's time once the sites are applied by matrix products.
-    ``coef = [sv, su, cA, cv, cu, c1, pre, post]`` (``pre, post`` in {0, 1/2, 1}; every buffer
-    must hold finite numbers, a zero coefficient drops its term). With ``elementwise`` the
-    operator term is skipped (no pass over ``w``). Returns ``(u, w, stats)`` with
-    ``stats = [<sv v, u>, ||u||^2, ||u||_1, sum u]`` of the new ``u``.
+    ``diag`` is ``log f`` (default): ``e = g^(1/2) = exp((log f - max log f) / 2T)`` is
+    formed block by block where it is used, so the only ``k^L`` buffers are ``u, v, w`` and
+    the landscape itself. Measured on 2 cores at ``L = 22, 24``: the two ``exp`` per element
+    per matvec cost about 5 % of the kernel's time. With ``stored=True``, ``diag`` is ``e``
+    itself, precomputed (:func:`_sqrt_g`): a fourth ``k^L`` buffer for those 5 %.
+    ``coef = [sv, su, cA, cv, cu, c1, pre, post, lmax, T]`` (``pre, post`` in {0, 1/2, 1};
+    every buffer must hold finite numbers, a zero coefficient drops its term). With
+    ``elementwise`` the operator term is skipped (no pass over ``w``). Returns
+    ``(u, w, stats)`` with ``stats = [<sv v, u>, ||u||^2, ||u||_1, sum u]`` of the new ``u``.
 
     Stage 1 applies the low sites row block by row block (reading ``v``, writing ``w``);
     stage 2 applies the high sites column block by column block (reading ``w``, ``v``,
-    ``u``, writing ``u``). Both are in place (``dynamic_update_slice`` on a loop carry), so
-    the only ``k^L`` buffers are ``u``, ``v`` and ``w`` besides ``e``, and each block stays
-    in cache while all of its stage's sites are applied -- in groups of up to ``GROUP``
-    letters-worth of sites, as dense Kronecker factors (:func:`_kron_rows`).
+    ``u``, writing ``u``). Both are in place (``dynamic_update_slice`` on a loop carry), and
+    each block stays in cache while all of its stage's sites are applied -- in groups of up
+    to ``GROUP`` letters-worth of sites, as dense Kronecker factors (:func:`_kron_rows`).
     """
     L, k, a, R, C = plan
-    sv, su, cA, cv, cu, c1, pre, post = (coef[i] for i in range(8))
+    sv, su, cA, cv, cu, c1, pre, post, lmax, T = (coef[i] for i in range(10))
     dt = v.dtype
 
-    def combine(y, vb, ub, eb):
+    def half(db):
+        return _half_power(db, lmax, T, stored)
+
+    def combine(y, vb, ub, db):
+        eb = half(db)
         out = (cv * sv) * vb + (cu * su) * ub + c1 * eb
         if y is not None:
             out = out + cA * _g_power(eb, post) * y
@@ -289,8 +309,8 @@ def _step(u, v, w, sqrt_g, weights, coef, plan: _Plan, elementwise: bool = False
         )
         return out, stats
 
-    def pre_scale(vb, eb):
-        return _g_power(eb, pre) * (sv * vb)
+    def pre_scale(vb, db):
+        return _g_power(half(db), pre) * (sv * vb)
 
     low = [_group_matrix(weights, g, k) for g in _site_groups(range(a, L), k)]
     high = [_group_matrix(weights, g, k) for g in _site_groups(range(a), k)]
@@ -298,18 +318,18 @@ def _step(u, v, w, sqrt_g, weights, coef, plan: _Plan, elementwise: bool = False
     if elementwise or a == 0:  # one block, or no operator term
         y = None
         if not elementwise:
-            y = _kron_rows(pre_scale(v, sqrt_g).reshape(1, -1), low).reshape(v.shape)
-        u, stats = combine(y, v, u, sqrt_g)
+            y = _kron_rows(pre_scale(v, diag).reshape(1, -1), low).reshape(v.shape)
+        u, stats = combine(y, v, u, diag)
         return u, w, stats
 
     A, B = k**a, k ** (L - a)
-    V, U, Wm, E = v.reshape(A, B), u.reshape(A, B), w.reshape(A, B), sqrt_g.reshape(A, B)
+    V, U, Wm, D = v.reshape(A, B), u.reshape(A, B), w.reshape(A, B), diag.reshape(A, B)
 
     def stage1(j, Wm):
         r0 = j * R
         vb = jax.lax.dynamic_slice_in_dim(V, r0, R, 0)
-        eb = jax.lax.dynamic_slice_in_dim(E, r0, R, 0)
-        z = _kron_rows(pre_scale(vb, eb), low).T
+        db = jax.lax.dynamic_slice_in_dim(D, r0, R, 0)
+        z = _kron_rows(pre_scale(vb, db), low).T
         return jax.lax.dynamic_update_slice_in_dim(Wm, z, r0, 0)
 
     Wm = jax.lax.fori_loop(0, A // R, stage1, Wm)
@@ -321,8 +341,8 @@ def _step(u, v, w, sqrt_g, weights, coef, plan: _Plan, elementwise: bool = False
         y = _kron_rows(y.T, high)  # (A, C): the high sites act down the columns
         vb = jax.lax.dynamic_slice_in_dim(V, c0, C, 1)
         ub = jax.lax.dynamic_slice_in_dim(U, c0, C, 1)
-        eb = jax.lax.dynamic_slice_in_dim(E, c0, C, 1)
-        out, s = combine(y, vb, ub, eb)
+        db = jax.lax.dynamic_slice_in_dim(D, c0, C, 1)
+        out, s = combine(y, vb, ub, db)
         return jax.lax.dynamic_update_slice_in_dim(U, out, c0, 1), stats + s
 
     U, stats = jax.lax.fori_loop(0, B // C, stage2, (U, jnp.zeros(4, dt)))
@@ -343,14 +363,15 @@ def _axpy(u, v, su, sv, alpha):
     return out, jnp.sum(out * out)
 
 
-@jax.jit
-def _start(sqrt_g):
-    """A copy of ``g^(1/2)`` and its squared norm: the Lanczos start vector (unnormalised).
+@partial(jax.jit, static_argnames=("stored",))
+def _start(diag, lmax, T, stored: bool):
+    """A fresh ``g^(1/2)`` and its squared norm: the Lanczos start vector (unnormalised).
 
-    A fresh buffer (``x + 0.0`` is not folded to ``x`` in floating point), since the solver
-    donates and overwrites its start vector while the operator keeps ``g^(1/2)``.
+    A new buffer in both cases (``x + 0.0`` is not folded to ``x`` in floating point), since
+    the solver donates and overwrites its start vector.
     """
-    return sqrt_g + 0.0, jnp.sum(sqrt_g * sqrt_g)
+    e = _half_power(diag, lmax, T, stored) + 0.0
+    return e, jnp.sum(e * e)
 
 
 @partial(jax.jit, donate_argnums=(0,))
@@ -386,19 +407,31 @@ class SymmetrisedOperator:
     if :math:`A y = \theta y` then :math:`x = (g^{1/2} \circ y)\, Q / \theta` satisfies
     :math:`x W_T = \theta \max f^{1/T} x`.
 
-    This object holds one ``k^L`` buffer of its own, ``sqrt_g`` :math:`= g^{1/2}`, computed
-    once here rather than from ``log f`` in every matvec (it replaces ``log f`` in the
-    kernel's working set; the landscape itself is only referenced). The solver passes three
-    buffers ``u, v, w`` through :meth:`step`, which updates ``u`` in place (buffer
-    donation) with the fused three-term recurrence.
+    By default this object holds no ``k^L`` buffer of its own: ``g^(1/2)`` is formed block by
+    block from the landscape's ``log f`` (only referenced) inside every kernel call, so a
+    solve needs the landscape plus the solver's three buffers ``u, v, w``, which it passes
+    through :meth:`step` (``u`` is updated in place by buffer donation with the fused
+    three-term recurrence). ``store_sqrt_g=True`` precomputes ``g^(1/2)`` once instead (one
+    more ``k^L`` vector, about 5 % faster; see :func:`_step`).
     """
 
     def __init__(
-        self, log_fitness, weights, length: int, alphabet: int, T: float, block: int = BLOCK
+        self,
+        log_fitness,
+        weights,
+        length: int,
+        alphabet: int,
+        T: float,
+        block: int = BLOCK,
+        *,
+        store_sqrt_g: bool = False,
     ):
         self.log_fitness = log_fitness
         self.T = jnp.asarray(float(T), dtype=log_fitness.dtype)
-        self.sqrt_g = _sqrt_g(log_fitness, self.T)
+        self.lmax = jnp.max(log_fitness)
+        self._lmax, self._T = float(self.lmax), float(T)
+        self.stored = bool(store_sqrt_g)
+        self.diag = _sqrt_g(log_fitness, self.T) if self.stored else log_fitness
         self.weights = jnp.asarray(weights)
         self.plan = make_plan(length, alphabet, block)
         self.size = alphabet**length
@@ -408,7 +441,7 @@ class SymmetrisedOperator:
     # the protocol used by quasispecies.lanczos -------------------------------------
     def start(self):
         """``(v, ||v||^2)`` with ``v = g^(1/2)``: the (unnormalised) Krylov start vector."""
-        return _start(self.sqrt_g)
+        return _start(self.diag, self.lmax, self.T, stored=self.stored)
 
     def zeros(self):
         return jnp.zeros(self.size, self.dtype)
@@ -435,18 +468,21 @@ class SymmetrisedOperator:
         finite numbers (a zero coefficient multiplies it). Returns ``(u, w, stats)``,
         ``stats`` a NumPy array ``[<sv v, u>, ||u||^2, ||u||_1, sum u]``.
         """
-        coef = jnp.asarray([sv, su, cA, cv, cu, c1, pre, post], dtype=self.dtype)
+        coef = jnp.asarray(
+            [sv, su, cA, cv, cu, c1, pre, post, self._lmax, self._T], dtype=self.dtype
+        )
         if not elementwise:
             self.matvecs += 1
         u, w, stats = _step(
             u,
             v,
             w,
-            self.sqrt_g,
+            self.diag,
             self.weights,
             coef,
             plan=self.plan,
             elementwise=elementwise,
+            stored=self.stored,
         )
         return u, w, np.asarray(stats)
 

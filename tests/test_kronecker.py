@@ -98,25 +98,42 @@ def test_log_matvec_underflow():
     np.testing.assert_allclose(got + 400 * math.log(10), np.log(x @ Q), atol=1e-12)
 
 
+@pytest.mark.parametrize("stored", [False, True])
 @pytest.mark.parametrize("block", [8, 64, kronecker.BLOCK])
-def test_symmetrised_operator_blocked(block):
-    # G^1/2 Q G^1/2 v through the cache-blocked kernel (small blocks force the two-stage path)
+def test_symmetrised_operator_blocked(block, stored):
+    # G^1/2 Q G^1/2 v through the cache-blocked kernel (small blocks force the two-stage path);
+    # g^(1/2) either formed from log f inside the kernel (default) or precomputed
     L, k = 9, 2
     rng = np.random.default_rng(block)
     sp = qs.SequenceSpace(L, rng.uniform(0.01, 0.3, L))
     f = rng.uniform(0.5, 3.0, 2**L)
     model = qs.fitness_landscape(sp, f)
-    op = model.operator(T=0.7, block=block)
+    op = model.operator(T=0.7, block=block, store_sqrt_g=stored)
     g = (f / f.max()) ** (1 / 0.7)
     A = np.sqrt(g)[:, None] * dense_Q(sp.mu, k) * np.sqrt(g)[None, :]
     v = rng.standard_normal(2**L)
     u, _, stats = op.step(op.zeros(), jnp.asarray(v), op.zeros())
     np.testing.assert_allclose(np.asarray(u), A @ v, rtol=1e-12, atol=1e-14)
     assert stats[0] == pytest.approx(v @ A @ v, rel=1e-12)
-    ss = model.steady_state(0.7, block=block)
+    ss = model.steady_state(0.7, block=block, store_sqrt_g=stored)
     rho, x = dense_perron(f[:, None] ** (1 / 0.7) * dense_Q(sp.mu, k))
     assert ss.log_growth == pytest.approx(math.log(rho), rel=1e-12)
     np.testing.assert_allclose(ss.population, x, atol=1e-12)
+
+
+def test_operator_holds_no_genotype_vector():
+    # memory: by default the operator keeps only a reference to the landscape's log f (g^1/2 is
+    # formed in the kernel), so a solve holds the landscape plus the solver's three buffers
+    sp = qs.SequenceSpace(10, 0.01)
+    model = qs.nk_landscape(sp, 2, seed=1)
+    op = model.operator(1.0)
+    assert op.diag is model.log_fitness
+    held = [a for a in vars(op).values() if getattr(a, "size", 0) == sp.size]
+    assert held and all(a is model.log_fitness for a in held)
+    stored = model.operator(1.0, store_sqrt_g=True)
+    lf = np.asarray(model.log_fitness)
+    # XLA's exp and libm's may differ in the last ulp
+    np.testing.assert_allclose(np.asarray(stored.diag), np.exp(0.5 * (lf - lf.max())), rtol=4e-16)
 
 
 # ------------------------------------------------------ random landscapes, dense eig
@@ -212,7 +229,7 @@ def test_evolve_classes_vs_genotypes():
 
 
 # ---------------------------------------------------------------- low temperature
-@pytest.mark.parametrize("T", [1e-8, 0.0])
+@pytest.mark.parametrize("T", [1e-8, 1e-310, 0.0])  # 1e-310: 1/T overflows float64
 def test_low_temperature_full_space(T):
     L, k = 6, 2
     rng = np.random.default_rng(5)
