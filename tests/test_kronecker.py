@@ -229,15 +229,16 @@ def test_evolve_classes_vs_genotypes():
 
 
 # ---------------------------------------------------------------- low temperature
+@pytest.mark.parametrize("stored", [False, True])
 @pytest.mark.parametrize("T", [1e-8, 1e-310, 0.0])  # 1e-310: 1/T overflows float64
-def test_low_temperature_full_space(T):
+def test_low_temperature_full_space(T, stored):
     L, k = 6, 2
     rng = np.random.default_rng(5)
     sp = qs.SequenceSpace(L, rng.uniform(0.01, 0.2, L))
     f = rng.uniform(0.5, 2.0, 2**L)
     best = int(np.argmax(f))
     model = qs.fitness_landscape(sp, f)
-    ss = qs.steady_state(model, T)
+    ss = model.steady_state(T, store_sqrt_g=stored)
     Q = dense_Q(sp.mu, k)
     # T -> 0+: only the fittest genotype replicates; the population is its offspring row of Q
     assert np.isfinite(ss.population).all() and not np.isnan(ss.scaled_log_growth)
