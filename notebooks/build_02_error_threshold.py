@@ -7,10 +7,7 @@ The notebook is executed by tests/test_notebook_02.py (it runs in well under a m
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _builder import notebook, write
 
 CELLS = [
     (
@@ -207,20 +204,8 @@ produces the curves and figures (`quasispecies.plot_threshold.paper_figures()` w
 
 
 def build():
-    nb = new_notebook()
-    nb.cells = [
-        new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS
-    ]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return notebook(CELLS)
 
 
 if __name__ == "__main__":
-    out = Path(__file__).with_name("02_error_threshold.ipynb")
-    nbformat.write(build(), out)
-    print(f"wrote {out}")
+    write(build(), __file__)

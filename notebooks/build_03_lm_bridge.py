@@ -7,10 +7,7 @@ The notebook is executed by tests/test_notebook_03.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _builder import notebook, write
 
 CELLS = [
     (
@@ -166,24 +163,9 @@ with tempfile.TemporaryDirectory() as d:
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS
-    ]
-    return nb
-
-
-def main() -> Path:
-    out = Path(__file__).with_name("03_lm_bridge.ipynb")
-    nbformat.write(build(), out)
-    return out
+def build():
+    return notebook(CELLS)
 
 
 if __name__ == "__main__":
-    print(main())
+    write(build(), __file__)

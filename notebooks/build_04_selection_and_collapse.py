@@ -9,10 +9,7 @@ the real-model measurements are read from the cached results that
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _builder import notebook, write
 
 CELLS = [
     ("md", r"""# 04 — Selection by an evaluator, and the mode collapse it causes
@@ -178,14 +175,9 @@ for name in ("chain.json", "chain_likelihood.json"):
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+def build():
+    return notebook(CELLS)
 
 
 if __name__ == "__main__":
-    path = Path(__file__).with_name("04_selection_and_collapse.ipynb")
-    nbformat.write(build(), path)
-    print(f"wrote {path}")
+    write(build(), __file__)

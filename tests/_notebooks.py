@@ -8,6 +8,7 @@ builder's cells and that it runs top to bottom in a fresh kernel.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
 def builder(stem: str):
     """The builder module of ``notebooks/<stem>.ipynb`` (``notebooks/build_<stem>.py``)."""
+    if str(NOTEBOOKS) not in sys.path:  # builders import their shared helper, notebooks/_builder
+        sys.path.insert(0, str(NOTEBOOKS))
     spec = importlib.util.spec_from_file_location(f"build_{stem}", NOTEBOOKS / f"build_{stem}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
