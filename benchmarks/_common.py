@@ -15,6 +15,7 @@ Every benchmark script follows one pattern (see ``benchmarks/README.md`` for the
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as _dt
 import json
@@ -302,3 +303,48 @@ def drive(
         command=f"python benchmarks/{Path(script).name}" + (" --quick" if quick else ""),
     )
     return 0 if all("error" not in r for r in rows) else 1
+
+
+def parser(doc: str, *, quick_help: str, timeout: float) -> argparse.ArgumentParser:
+    """The command line every ``bench_*.py`` shares: ``--quick``, ``--only``, ``--timeout``
+    (and the hidden ``--case KEY`` its subprocesses are started with)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--only", default=None, help="run only cases whose key starts with this")
+    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=timeout, help="per-case limit, seconds")
+    return p
+
+
+def main(
+    args: argparse.Namespace,
+    script: str,
+    name: str,
+    doc: str,
+    case_keys,
+    run,
+    *,
+    extra: list[str] | None = None,
+    describe=_summary,
+) -> int:
+    """``--case KEY``: run ``run(KEY)`` here and emit its row (or list of rows); otherwise
+    :func:`drive` every case of ``case_keys(quick)`` in its own process."""
+    if args.case:
+        import quasispecies  # noqa: F401  (x64 on)
+
+        out = run(args.case)
+        for r in out if isinstance(out, list) else [out]:
+            emit(r)
+        return 0
+    return drive(
+        script,
+        name,
+        doc,
+        case_keys(args.quick),
+        all_keys=case_keys(False),
+        timeout=args.timeout,
+        quick=args.quick,
+        only=args.only,
+        extra=extra,
+        describe=describe,
+    )

@@ -21,7 +21,6 @@ Writes ``benchmarks/results/paths.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -189,20 +188,8 @@ def run_case(key: str) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smallest sizes only (smoke run)")
-    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=900.0, help="per-case limit, seconds")
-    args = p.parse_args(argv)
-    if args.case:
-        import quasispecies  # noqa: F401  (x64 on)
-
-        C.emit(run_case(args.case))
-        return 0
-    keys = case_keys(args.quick)
-    return C.drive(
-        __file__, NAME, __doc__, keys, all_keys=keys, timeout=args.timeout, quick=args.quick
-    )
+    p = C.parser(__doc__, quick_help="smallest sizes only (smoke run)", timeout=900.0)
+    return C.main(p.parse_args(argv), __file__, NAME, __doc__, case_keys, run_case)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Writes ``benchmarks/results/rl.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -97,21 +96,14 @@ def case(S: int) -> dict:
     )
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smallest size only (smoke run)")
-    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=1800.0, help="per-case limit, seconds")
-    args = p.parse_args(argv)
-    if args.case:
-        import quasispecies  # noqa: F401  (x64 on)
+def case_keys(quick: bool) -> list[str]:
+    return [str(S) for S in (SIZES[:1] if quick else SIZES)]
 
-        C.emit(case(int(args.case)))
-        return 0
-    keys = [str(S) for S in (SIZES[:1] if args.quick else SIZES)]
-    return C.drive(
-        __file__, NAME, __doc__, keys, all_keys=keys, timeout=args.timeout, quick=args.quick
-    )
+
+def main(argv=None) -> int:
+    p = C.parser(__doc__, quick_help="smallest size only (smoke run)", timeout=1800.0)
+    args = p.parse_args(argv)
+    return C.main(args, __file__, NAME, __doc__, case_keys, lambda key: case(int(key)))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Writes ``benchmarks/results/scale.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -354,33 +353,21 @@ def run_case(key: str, dtype: str) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smallest sizes only (smoke run)")
-    p.add_argument("--only", default=None, help="run only cases whose key starts with this")
-    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
+    p = C.parser(__doc__, quick_help="smallest sizes only (smoke run)", timeout=2400.0)
     p.add_argument(
         "--dtype",
         default="float64",
         choices=["float64"],
         help="float32 rows are measured by the GPU variant only (see README)",
     )
-    p.add_argument("--timeout", type=float, default=2400.0, help="per-case limit, seconds")
     args = p.parse_args(argv)
-    if args.case:
-        import quasispecies  # noqa: F401  (x64 on)
-
-        for r in run_case(args.case, args.dtype):
-            C.emit(r)
-        return 0
-    return C.drive(
+    return C.main(
+        args,
         __file__,
         NAME,
         __doc__,
-        case_keys(args.quick),
-        all_keys=case_keys(False),
-        timeout=args.timeout,
-        quick=args.quick,
-        only=args.only,
+        case_keys,
+        lambda key: run_case(key, args.dtype),
         extra=["--dtype", args.dtype],
     )
 

@@ -25,7 +25,6 @@ Writes ``benchmarks/results/sequence.json``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -149,11 +148,7 @@ def _progress(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="L = 16 only (smoke run)")
-    p.add_argument("--only", default=None, help="run only cases whose key starts with this")
-    p.add_argument("--case", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=900.0, help="per-case limit, seconds")
+    p = C.parser(__doc__, quick_help="L = 16 only (smoke run)", timeout=900.0)
     p.add_argument(
         "--baseline-max-l",
         type=int,
@@ -163,20 +158,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.baseline_max_l is not None:
         os.environ["QS_BENCH_BASELINE_MAX_L"] = str(args.baseline_max_l)
-    if args.case:
-        import quasispecies  # noqa: F401  (x64 on)
-
-        C.emit(steady(int(args.case.split("_")[-1])))
-        return 0
-    return C.drive(
+    return C.main(
+        args,
         __file__,
         NAME,
         __doc__,
-        case_keys(args.quick),
-        all_keys=case_keys(False),
-        timeout=args.timeout,
-        quick=args.quick,
-        only=args.only,
+        case_keys,
+        lambda key: steady(int(key.split("_")[-1])),
         describe=_progress,
     )
 
