@@ -260,14 +260,10 @@ def _kron_rows(x, mats):
 
 def _half_power(d, lmax, T, stored: bool):
     """``e = g^(1/2)`` for a block of the diagonal ``d``: ``d`` itself when ``stored``, else
-    formed from ``d = log f`` (one ``exp`` per element; see :func:`_step`). The division by
-    ``T`` is hoisted out of the elementwise work (a multiply by ``1 / 2T``)."""
+    formed from ``d = log f`` by :func:`_log_g` (one ``exp`` per element; see :func:`_step`)."""
     if stored:
         return d
-    # 1/2T may overflow for subnormal T: the fittest (d = lmax) are set apart, not 0 * inf
-    half_inv = jnp.where(T > 0, 0.5 / jnp.where(T > 0, T, 1.0), 0.0)
-    below = jnp.where(T > 0, jnp.exp((d - lmax) * half_inv), 0.0)
-    return jnp.where(d >= lmax, 1.0, below)
+    return jnp.exp(0.5 * _log_g(d, lmax, T))
 
 
 @partial(jax.jit, static_argnames=("plan", "elementwise", "stored"), donate_argnums=(0, 2))
@@ -427,9 +423,8 @@ class SymmetrisedOperator:
         store_sqrt_g: bool = False,
     ):
         self.log_fitness = log_fitness
-        self.T = jnp.asarray(float(T), dtype=log_fitness.dtype)
-        self.lmax = jnp.max(log_fitness)
-        self._lmax, self._T = float(self.lmax), float(T)
+        self.T = float(T)
+        self.lmax = float(jnp.max(log_fitness))
         self.stored = bool(store_sqrt_g)
         self.diag = _sqrt_g(log_fitness, self.T) if self.stored else log_fitness
         self.weights = jnp.asarray(weights)
@@ -469,7 +464,7 @@ class SymmetrisedOperator:
         ``stats`` a NumPy array ``[<sv v, u>, ||u||^2, ||u||_1, sum u]``.
         """
         coef = jnp.asarray(
-            [sv, su, cA, cv, cu, c1, pre, post, self._lmax, self._T], dtype=self.dtype
+            [sv, su, cA, cv, cu, c1, pre, post, self.lmax, self.T], dtype=self.dtype
         )
         if not elementwise:
             self.matvecs += 1
