@@ -463,9 +463,7 @@ class SymmetrisedOperator:
         finite numbers (a zero coefficient multiplies it). Returns ``(u, w, stats)``,
         ``stats`` a NumPy array ``[<sv v, u>, ||u||^2, ||u||_1, sum u]``.
         """
-        coef = jnp.asarray(
-            [sv, su, cA, cv, cu, c1, pre, post, self.lmax, self.T], dtype=self.dtype
-        )
+        coef = jnp.asarray([sv, su, cA, cv, cu, c1, pre, post, self.lmax, self.T], dtype=self.dtype)
         if not elementwise:
             self.matvecs += 1
         u, w, stats = _step(
