@@ -43,6 +43,7 @@ import numpy as np
 __all__ = [
     "SymmetrisedOperator",
     "log_mutate",
+    "log_selection",
     "log_site_weights",
     "mutate",
     "site_weights",
@@ -193,7 +194,7 @@ def make_plan(length: int, alphabet: int, block: int = BLOCK) -> _Plan:
     return _Plan(L, k, a, rows, cols)
 
 
-def _log_g(lf, lmax, T):
+def log_selection(lf, lmax, T):
     """``log g = (log f - max log f) / T``; at ``T = 0`` the ``T -> 0+`` limit (0 or ``-inf``)."""
     Tsafe = jnp.where(T > 0, T, 1.0)
     return jnp.where(T > 0, (lf - lmax) / Tsafe, jnp.where(lf >= lmax, 0.0, -jnp.inf))
@@ -260,10 +261,10 @@ def _kron_rows(x, mats):
 
 def _half_power(d, lmax, T, stored: bool):
     """``e = g^(1/2)`` for a block of the diagonal ``d``: ``d`` itself when ``stored``, else
-    formed from ``d = log f`` by :func:`_log_g` (one ``exp`` per element; see :func:`_step`)."""
+    formed from ``d = log f`` by :func:`log_selection` (one ``exp`` per element; see :func:`_step`)."""
     if stored:
         return d
-    return jnp.exp(0.5 * _log_g(d, lmax, T))
+    return jnp.exp(0.5 * log_selection(d, lmax, T))
 
 
 @partial(jax.jit, static_argnames=("plan", "elementwise", "stored"), donate_argnums=(0, 2))
@@ -349,7 +350,7 @@ def _step(
 def _sqrt_g(log_fitness, T):
     """``e = g^(1/2)`` with ``g = exp((log f - max log f) / T)`` in ``(0, 1]`` (underflow to 0
     is the right limit at small ``T``; at ``T = 0`` the indicator of the fittest)."""
-    return jnp.exp(0.5 * _log_g(log_fitness, jnp.max(log_fitness), T))
+    return jnp.exp(0.5 * log_selection(log_fitness, jnp.max(log_fitness), T))
 
 
 @partial(jax.jit, donate_argnums=(0,))

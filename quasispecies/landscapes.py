@@ -50,7 +50,13 @@ import numpy as np
 from ._results import SteadyState, stack_results
 from ._validate import as_float_array, check_nonneg_int, check_temperature
 from .hamming import class_perron, hamming_distances, log_class_matrix, log_class_sizes
-from .kronecker import SymmetrisedOperator, log_mutate, log_site_weights, site_weights
+from .kronecker import (
+    SymmetrisedOperator,
+    log_mutate,
+    log_selection,
+    log_site_weights,
+    site_weights,
+)
 from .lanczos import top_eigenpair
 from .mdp import initial_population
 
@@ -286,10 +292,7 @@ def _evolve_log(log_fitness, log_weights, T, u0, steps: int, alphabet: int):
     def select(u):
         present = u > -jnp.inf
         lmax = jnp.max(jnp.where(present, log_fitness, -jnp.inf))
-        Tsafe = jnp.where(T > 0, T, 1.0)
-        sel = jnp.where(
-            T > 0, (log_fitness - lmax) / Tsafe, jnp.where(log_fitness >= lmax, 0.0, -jnp.inf)
-        )
+        sel = log_selection(log_fitness, lmax, T)
         return jnp.where(present, u + sel, -jnp.inf)
 
     def step(u, _):
@@ -308,10 +311,7 @@ def _evolve_classes(log_fitness, log_M, T, u0, steps: int):
     def step(u, _):
         present = u > -jnp.inf
         lmax = jnp.max(jnp.where(present, log_fitness, -jnp.inf))
-        Tsafe = jnp.where(T > 0, T, 1.0)
-        sel = jnp.where(
-            T > 0, (log_fitness - lmax) / Tsafe, jnp.where(log_fitness >= lmax, 0.0, -jnp.inf)
-        )
+        sel = log_selection(log_fitness, lmax, T)
         a = jnp.where(present, u + sel, -jnp.inf)
         u = jax.nn.logsumexp(a[:, None] + log_M, axis=0)
         u = u - jax.nn.logsumexp(u)
