@@ -195,7 +195,7 @@ def merge_partial(name: str, rows: list[dict], order: list[str]) -> list[dict]:
 def write_results(name: str, rows: list[dict], *, description: str, command: str) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically (the schema in the README)."""
     sys.path.insert(0, str(ROOT))
-    from quasispecies.io import atomic_write
+    from quasispecies.model.io import atomic_write
 
     doc = {
         "schema": SCHEMA_VERSION,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quasispecies.io import atomic_write
+from quasispecies.model.io import atomic_write
 
 OUT = Path(__file__).parent / "results" / "lm.json"
 

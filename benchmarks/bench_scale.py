@@ -19,7 +19,7 @@ deterministic (``MDP.from_transitions``, ``E = 4 S`` edges) and stochastic
   32 temperatures and scale its time by 4; such a row says so.
 * ``crossover_*`` — ``scaled_log_population`` for 8 temperatures x 100 steps on the same
   deterministic MDP stored densely (``MDP(P, R)``: dense reductions), as segment
-  reductions (the scatter path ``quasispecies.dynamics._run``) and in pull form.
+  reductions (the scatter path ``quasispecies.dynamics.discrete._run``) and in pull form.
 
 The pull-form SpMV is also reported as a fraction of the device's measured streaming
 bandwidth (``bandwidth_fraction``: bytes a perfect kernel must move / time / bandwidth).
@@ -262,8 +262,8 @@ def crossover(S: int, dtype: str) -> list[dict]:
     import numpy as np
 
     import quasispecies as qs
-    from quasispecies import pull
-    from quasispecies.dynamics import _run
+    from quasispecies.dynamics.discrete import _run
+    from quasispecies.kernels import pull
 
     steps = 100
     Ts = np.geomspace(0.05, 5.0, 8)
@@ -288,9 +288,9 @@ def crossover(S: int, dtype: str) -> list[dict]:
         C.row(
             name="crossover: segment (scatter) vs pull form, 8 T x 100 steps",
             size=f"S={S:,}, A=4",
-            ours="pull form (quasispecies.pull)",
+            ours="pull form (quasispecies.kernels.pull)",
             ours_s=warm,
-            baseline="segment reductions (quasispecies.dynamics._run, sparse)",
+            baseline="segment reductions (quasispecies.dynamics.discrete._run, sparse)",
             baseline_s=swarm,
             compile_s=cold - warm,
             peak_mb=mem,
@@ -321,9 +321,9 @@ def crossover(S: int, dtype: str) -> list[dict]:
             C.row(
                 name="crossover: dense (S x A x S) vs pull form, 8 T x 100 steps",
                 size=f"S={S:,}, A=4",
-                ours="pull form (quasispecies.pull)",
+                ours="pull form (quasispecies.kernels.pull)",
                 ours_s=warm,
-                baseline="dense reductions (MDP(P, R), quasispecies.dynamics._run)",
+                baseline="dense reductions (MDP(P, R), quasispecies.dynamics.discrete._run)",
                 baseline_s=dwarm,
                 compile_s=cold - warm,
                 peak_mb=mem,

@@ -49,7 +49,7 @@ TITLES = {
 #: behind. Row-level caveats come from each row's ``notes``.
 COMMENTARY = {
     "scale": """\
-Ours is the pull-form (sliced-ELL, by destination) operator of `quasispecies.pull`:
+Ours is the pull-form (sliced-ELL, by destination) operator of `quasispecies.kernels.pull`:
 `D` fused gather-multiply-adds per in-degree bucket, no scatter, in the linear domain
 while every weight is a normal float64 (exact there) and in the log domain otherwise.
 
@@ -57,7 +57,7 @@ while every weight is a normal float64 (exact there) and in the log domain other
   matvecs on these well-mixing random operators; ARPACK (`eigs`, `k=1`) builds and
   orthogonalises a Krylov basis of 20+ vectors for the same answer. On slowly mixing or
   (near-)periodic operators ours measures the contraction factor and switches to
-  Krylov-Schur (`quasispecies.krylov`), which is ARPACK's algorithm, so the advantage
+  Krylov-Schur (`quasispecies.kernels.krylov`), which is ARPACK's algorithm, so the advantage
   shrinks there.
 * **Sweeps**: per temperature and step both do one sparse matvec and a
   renormalisation, so the comparison is XLA's CPU gather loop against SciPy's CSR
@@ -81,7 +81,7 @@ while every weight is a normal float64 (exact there) and in the log domain other
   step), about 3-4x the cost of a linear step.
 * **Crossover**: the dense path (`S x A x S` reductions) never wins, not even at
   `S = 64`; the pull form beats the scatter-based segment reductions 1.7-22x at every
-  size, so sparse MDPs use it from `quasispecies.dynamics.PULL_MIN_STATES` states on.""",
+  size, so sparse MDPs use it from `quasispecies.dynamics.discrete.PULL_MIN_STATES` states on.""",
     "rl": """\
 Both are exact policy iteration (Howard) with the same improvement rule, so both stop
 after the same few improvement steps; the difference is the policy-evaluation solve.
@@ -115,7 +115,7 @@ benchmark.""",
 MULTI_DEVICE = """\
 ## Multi-device
 
-`quasispecies.sharding` spreads the finite-horizon path sum over the devices of a
+`quasispecies.kernels.sharding` spreads the finite-horizon path sum over the devices of a
 `jax.sharding.Mesh` (`shard_map`), with results bitwise equal to one device
 (`tests/test_sharding.py` checks this on 4 forced CPU devices):
 
@@ -129,8 +129,7 @@ MULTI_DEVICE = """\
 # on one machine: XLA_FLAGS=--xla_force_host_platform_device_count=4 for 4 CPU devices
 import numpy as np
 import quasispecies as qs
-from quasispecies import sharding
-
+from quasispecies.kernels import sharding
 rng = np.random.default_rng(0)
 S = 1_000_000
 mdp = qs.MDP.from_transitions(rng.integers(0, S, (S, 4)), rng.random((S, 4)))
@@ -151,8 +150,7 @@ jax.distributed.initialize()  # SLURM / TPU pods / Kubernetes fill these in; oth
 # jax.distributed.initialize(coordinator_address="10.0.0.1:1234",
 #                            num_processes=4, process_id=RANK)
 import numpy as np
-from quasispecies import sharding
-
+from quasispecies.kernels import sharding
 # ... build `mdp` and `temps` exactly as above, identically on every process ...
 mesh = sharding.mesh(jax.devices())  # all devices of all processes
 u, x = sharding.sweep_over_devices(mdp, temps, 200, mesh=mesh)
@@ -402,7 +400,7 @@ def render_readme() -> str:
 
 def write_readme() -> Path:
     sys.path.insert(0, str(ROOT))
-    from quasispecies.io import atomic_write
+    from quasispecies.model.io import atomic_write
 
     with atomic_write(README, "w") as fh:
         fh.write(render_readme())

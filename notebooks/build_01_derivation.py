@@ -50,8 +50,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 import quasispecies as qs
-from quasispecies import paths, rl
-
+from quasispecies import paths
+from quasispecies import rl
 np.set_printoptions(precision=4, suppress=True)
 mdp = qs.random_mdp(4, 2, seed=0)  # 4 states, 2 actions, deterministic transitions
 S, A = mdp.shape
@@ -305,7 +305,7 @@ assert np.allclose(ss.population, 0.5) and np.allclose(xs[1:].mean(axis=0), 0.5,
 
 `quasispecies limit MDP_FILE --temperatures ... --out DIR` measures all of this for any MDP and
 draws `limit_growth.png`, `limit_policy.png`, `limit_gap.png`
-(`quasispecies.plot_limit.paper_figures()` writes the versions in `figures/`).""",
+(`quasispecies.plot.limit.paper_figures()` writes the versions in `figures/`).""",
     ),
 ]
 

@@ -34,8 +34,7 @@ import numpy as np
 import scipy.sparse.linalg
 
 import quasispecies as qs
-from quasispecies import kronecker
-
+from quasispecies.kernels import kronecker
 np.set_printoptions(precision=5, suppress=False)""",
     ),
     (
@@ -197,7 +196,7 @@ print("fittest genotype's frequency:", ss.population[np.argmax(f)])""",
 | solver | Lanczos on $F^{1/2}QF^{1/2}$ | ARPACK, power iteration |
 
 `quasispecies threshold --length 10 20 50 100 --sigma 10 --mu 0.001:0.3:100 --figures DIR`
-produces the curves and figures (`quasispecies.plot_threshold.paper_figures()` writes those in
+produces the curves and figures (`quasispecies.plot.threshold.paper_figures()` writes those in
 `figures/`).""",
     ),
 ]

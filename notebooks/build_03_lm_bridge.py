@@ -149,7 +149,7 @@ CSV; `quasispecies sweep table.csv ...` runs on it, and `qs.load_mdp` reads it b
         """import tempfile
 from pathlib import Path
 
-from quasispecies.tables import write_table
+from quasispecies.model.tables import write_table
 
 with tempfile.TemporaryDirectory() as d:
     path = Path(d) / "tree.csv"

@@ -41,8 +41,8 @@ import numpy as np
 from IPython.display import Image, display
 
 import quasispecies as qs
-from quasispecies import collapse_study, plot_selection
-
+from quasispecies.experiments import collapse_study
+from quasispecies.plot import selection as plot_selection
 sel, col = qs.selection, qs.collapse
 ROOT = Path(qs.__file__).resolve().parents[1]"""),
     ("md", """## Tilting is the KL-regularised optimum
@@ -156,7 +156,7 @@ factual questions, each answer is scored, answers above the round-0 median are k
 answers again with kept pairs as context. Two judges: the survey self-evaluation
 $\\log p(\\text{" a great deal"}) - \\log p(\\text{" not at all"})$ (the seed's survey trick), and the
 model's own mean token log-prob of its answer."""),
-    ("code", """from quasispecies.chaining import summarise
+    ("code", """from quasispecies.experiments.chaining import summarise
 
 for name in ("chain.json", "chain_likelihood.json"):
     path = ROOT / "benchmarks" / "results" / name

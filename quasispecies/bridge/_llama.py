@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._gguf import LlamaConfig
+from quasispecies.bridge._gguf import LlamaConfig
 
 __all__ = ["extend", "sequence_logprobs", "stack_params"]
 

@@ -40,7 +40,7 @@ __all__ = [
 
 
 def _check_tree(tree):
-    from .tree import TokenTree
+    from quasispecies.bridge.tree import TokenTree
 
     if not isinstance(tree, TokenTree):
         raise ValueError(f"tree: expected a TokenTree, got {type(tree).__name__}")
@@ -48,7 +48,7 @@ def _check_tree(tree):
 
 
 def _temps(T) -> tuple[np.ndarray, bool]:
-    from .._validate import check_temperature
+    from quasispecies.model.validate import check_temperature
 
     return check_temperature(T, "T")
 
@@ -67,7 +67,7 @@ def sequence_distribution(tree, T) -> np.ndarray:
     Runs the quasispecies dynamics of the package (``qs.evolve``); ``T`` scalar -> (N,),
     array -> (K, N). ``T = 0`` is the ``T -> 0+`` limit (MAP leaves, ties share).
     """
-    from ..dynamics import evolve
+    from quasispecies.dynamics.discrete import evolve
 
     tree = _check_tree(tree)
     Ts, sweep = _temps(T)
@@ -139,7 +139,7 @@ def map_leaf(tree) -> tuple[int, float, bool]:
     (later tokens only lower a score), so the tree's MAP is the model's MAP over all
     ``V^H`` sequences.
     """
-    from ..dynamics import scaled_log_population
+    from quasispecies.dynamics.discrete import scaled_log_population
 
     tree = _check_tree(tree)
     u = np.asarray(scaled_log_population(tree.mdp, 0.0, tree.max_depth, tree.x0))

@@ -32,7 +32,7 @@ import math
 import re
 from typing import Any
 
-from .records import TokenLogprobs
+from quasispecies.bridge.records import TokenLogprobs
 
 __all__ = [
     "parse_chat_logprobs",

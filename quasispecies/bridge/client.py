@@ -15,8 +15,12 @@ import json
 import urllib.error
 import urllib.request
 
-from .api import parse_chat_logprobs, parse_completion_logprobs, parse_vllm_prompt_logprobs
-from .records import TokenLogprobs
+from quasispecies.bridge.api import (
+    parse_chat_logprobs,
+    parse_completion_logprobs,
+    parse_vllm_prompt_logprobs,
+)
+from quasispecies.bridge.records import TokenLogprobs
 
 __all__ = ["OpenAIClient"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .lm import LanguageModel, TokenIds
+from quasispecies.bridge.lm import LanguageModel, TokenIds
 
 __all__ = ["TransformersLM"]
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import NextTokens, TokenLogprobs
+from quasispecies.bridge.records import NextTokens, TokenLogprobs
 
 __all__ = ["GGUFModel", "LanguageModel", "default_lm"]
 
@@ -285,9 +285,9 @@ class GGUFModel(LanguageModel):
     """
 
     def __init__(self, path, *, tokenizer=None, max_tokens_per_batch: int = 512):
-        from ._gguf import read_gguf
-        from ._llama import stack_params
-        from ._tokenizer import tokenizer_from_vocab
+        from quasispecies.bridge._gguf import read_gguf
+        from quasispecies.bridge._llama import stack_params
+        from quasispecies.bridge._tokenizer import tokenizer_from_vocab
 
         if not isinstance(path, str | os.PathLike):
             raise ValueError(f"path: expected a file path, got {type(path).__name__}")
@@ -347,7 +347,7 @@ class GGUFModel(LanguageModel):
         """KV cache of a shared prefix (LRU of 4): (k, v) float32 (L, P, n_kv, d), valid length."""
         import jax.numpy as jnp
 
-        from ._llama import extend
+        from quasispecies.bridge._llama import extend
 
         hit = self._cache.get(prefix)
         if hit is not None:
@@ -378,7 +378,7 @@ class GGUFModel(LanguageModel):
         """Next-token log-probs (N, V) float32, all rows continuing their longest common prefix."""
         import jax.numpy as jnp
 
-        from ._llama import extend
+        from quasispecies.bridge._llama import extend
 
         for p in prefixes:
             self._check_length(len(p))
@@ -425,7 +425,7 @@ class GGUFModel(LanguageModel):
     def _sequence_logprobs(self, seqs, top_k: int = 0):
         import jax.numpy as jnp
 
-        from ._llama import sequence_logprobs
+        from quasispecies.bridge._llama import sequence_logprobs
 
         results: list = [None] * len(seqs)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
@@ -509,6 +509,6 @@ def default_lm() -> GGUFModel:
     Located without importing that package, its SHA-256 checked, loaded once per process.
     ``default_lm().score("The capital of France is", " Paris.")`` is about ``-0.638``.
     """
-    from ._gguf import default_gguf_path
+    from quasispecies.bridge._gguf import default_gguf_path
 
     return GGUFModel(default_gguf_path(verify=True))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..mdp import MDP
+    from quasispecies.model.mdp import MDP
 
 __all__ = ["TokenTree", "token_tree"]
 
@@ -104,7 +104,7 @@ class TokenTree:
         the KL-regularised RL optimum (``qs.selection.tilt``; RLHF as a Bayesian update);
         sweeping ``T`` re-heats it.
         """
-        from ..mdp import MDP
+        from quasispecies.model.mdp import MDP
 
         if not (isinstance(beta, int | float | np.floating) and np.isfinite(beta) and beta > 0):
             raise ValueError(f"beta: expected a finite number > 0, got {beta!r}")
@@ -133,8 +133,8 @@ class TokenTree:
         return dataclasses.replace(self, mdp=mdp, logprob=self.logprob.copy())
 
     def to_table(self):
-        """The tree as a fitness table (:class:`quasispecies.tables.Table`) with text labels."""
-        from ..tables import mdp_to_table
+        """The tree as a fitness table (:class:`quasispecies.model.tables.Table`) with text labels."""
+        from quasispecies.model.tables import mdp_to_table
 
         actions = []
         for s in range(self.num_states):
@@ -171,8 +171,8 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
     the prompt (shared-prefix batching), so the cost is ``len(prompt)`` plus
     ``sum_d d k^d`` token evaluations.
     """
-    from ..mdp import MDP
-    from .lm import LanguageModel, _check_ids
+    from quasispecies.bridge.lm import LanguageModel, _check_ids
+    from quasispecies.model.mdp import MDP
 
     if not isinstance(lm, LanguageModel):
         raise ValueError(

@@ -85,7 +85,7 @@ def simulate_buffers(
     import jax
     import numpy as np
 
-    from ..selection import filter_rounds, simulate_chaining
+    from quasispecies.selection.core import filter_rounds, simulate_chaining
 
     e0, t, f = summary["eps"][0], summary["tpr0"], summary["fpr0"]
     out = {"exact": filter_rounds(e0, t, f, rounds).tolist(), "buffers": {}}
@@ -104,8 +104,8 @@ def simulate_buffers(
 
 
 def run(args) -> int:
-    from ..chaining import load_questions, run_chain, summarise
-    from ..plot_selection import chain_error_figure
+    from quasispecies.experiments.chaining import load_questions, run_chain, summarise
+    from quasispecies.plot.selection import chain_error_figure
 
     for flag, v, lo in (
         ("--rounds", args.rounds, 0),
@@ -134,7 +134,7 @@ def run(args) -> int:
             raise ValueError(f"--result: {result_path} holds no finished round")
         summary = summarise(result)
     else:
-        from ..bridge import default_lm
+        from quasispecies.bridge import default_lm
 
         questions = load_questions(args.questions)
         if args.limit is not None:

@@ -89,9 +89,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import collapse_study as cs
-    from ..io import atomic_write, load_mdp
-    from ..plot_selection import collapse_attractor_figure, collapse_entropy_figure
+    from quasispecies.experiments import collapse_study as cs
+    from quasispecies.model.io import atomic_write, load_mdp
+    from quasispecies.plot.selection import collapse_attractor_figure, collapse_entropy_figure
 
     if args.n < 2:
         raise ValueError(f"--n: need at least 2 outcomes, got {args.n}")
@@ -120,7 +120,7 @@ def run(args) -> int:
             x0 = np.eye(mdp.num_states)[args.start]
         study["paths"] = cs.paths_study(mdp, args.horizon, x0, strengths, taus)
     if args.lm:
-        from ..bridge import default_lm
+        from quasispecies.bridge import default_lm
 
         study["lm_tree"] = cs.lm_tree_study(
             default_lm(), args.question, args.depth, args.top_k, strengths, taus

@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..demo import run_demo
+    from quasispecies.experiments.demo import run_demo
 
     res = run_demo(args.out)
     if args.json:

@@ -35,9 +35,9 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..io import atomic_write, load_mdp
-    from ..rl import limit_report
-    from .sweep import parse_temperatures
+    from quasispecies.cli.sweep import parse_temperatures
+    from quasispecies.model.io import atomic_write, load_mdp
+    from quasispecies.rl.core import limit_report
 
     temps = parse_temperatures(args.temperatures)
     mdp, _ = load_mdp(args.mdp_file)
@@ -50,7 +50,7 @@ def run(args) -> int:
     rep = limit_report(mdp, temps, horizon=args.horizon, start=args.start)
     doc = rep.to_dict()
     if args.out:
-        from ..plot_limit import write_figures
+        from quasispecies.plot.limit import write_figures
 
         out = Path(args.out)
         with atomic_write(out / "limit_report.json", "w") as fh:

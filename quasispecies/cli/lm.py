@@ -110,7 +110,7 @@ def register(subparsers) -> None:
 
 
 def _model(args):
-    from ..bridge.lm import GGUFModel, default_lm
+    from quasispecies.bridge.lm import GGUFModel, default_lm
 
     return default_lm() if args.gguf is None else GGUFModel(args.gguf)
 
@@ -143,9 +143,9 @@ def _finite(x: float):
 def run_tree(args) -> int:
     from pathlib import Path
 
-    from ..bridge.analyses import compare_decoders
-    from ..bridge.tree import token_tree
-    from ..tables import SUFFIXES, write_table
+    from quasispecies.bridge.analyses import compare_decoders
+    from quasispecies.bridge.tree import token_tree
+    from quasispecies.model.tables import SUFFIXES, write_table
 
     out = Path(args.out)
     if out.suffix.lower() not in SUFFIXES:
@@ -216,9 +216,9 @@ def run_next(args) -> int:
 
 def run_decode(args) -> int:
 
-    from ..bridge.analyses import compare_decoders, temperature_profile
-    from ..bridge.tree import token_tree
-    from .sweep import parse_temperatures
+    from quasispecies.bridge.analyses import compare_decoders, temperature_profile
+    from quasispecies.bridge.tree import token_tree
+    from quasispecies.cli.sweep import parse_temperatures
 
     temps = parse_temperatures(args.temperatures)
     lm = _model(args)
@@ -256,7 +256,7 @@ def run_decode(args) -> int:
 def run_parse(args) -> int:
     from pathlib import Path
 
-    from ..bridge.api import parse_logprobs
+    from quasispecies.bridge.api import parse_logprobs
 
     path = Path(args.response)
     if not path.is_file():
@@ -273,14 +273,14 @@ def run_parse(args) -> int:
 
 
 def run_figures(args) -> int:
-    from ..bridge.figures import make_figures
+    from quasispecies.plot.lm import make_figures
 
     paths = make_figures(args.out, lm=_model(args), prompt=args.prompt)
     return _emit(args, {"figures": [str(p) for p in paths]}, [f"wrote {p}" for p in paths])
 
 
 def run_serve(args) -> int:
-    from ..bridge.server import serve
+    from quasispecies.bridge.server import serve
 
     lm = _model(args)
     server, url = serve(lm, args.host, args.port)

@@ -42,8 +42,8 @@ def register(sub) -> None:
 def _write_all(path, mdp, T, H, x0, progress: bool) -> int:
     from pathlib import Path
 
-    from ..io import atomic_write
-    from ..paths import iter_chunks
+    from quasispecies.model.files import atomic_write
+    from quasispecies.paths.core import iter_chunks
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -87,10 +87,11 @@ def run(args) -> int:
 
     import numpy as np
 
-    from .._validate import check_temperature
-    from ..io import load_mdp
-    from ..paths import num_paths, top_k, trajectory_stats
-    from ..rl import _jsonable, finite_horizon_values
+    from quasispecies.model.files import jsonable
+    from quasispecies.model.io import load_mdp
+    from quasispecies.model.validate import check_temperature
+    from quasispecies.paths.core import num_paths, top_k, trajectory_stats
+    from quasispecies.rl.core import finite_horizon_values
 
     mdp, file_x0 = load_mdp(args.mdp_file)
     T = float(check_temperature(args.temperature, "--temperature")[0])
@@ -149,7 +150,7 @@ def run(args) -> int:
         doc["written"] = _write_all(args.out, mdp, T, H, x0, progress)
         doc["out"] = str(args.out)
     if args.json:
-        print(json.dumps(_jsonable(doc)))
+        print(json.dumps(jsonable(doc)))
         return 0
     print(
         f"T = {T:g}, horizon H = {H}, start = {doc['start'] if doc['start'] is not None else 'x0'}"

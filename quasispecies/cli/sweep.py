@@ -67,8 +67,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..io import load_mdp
-    from ..sweep import _jsonable, save_result, temperature_sweep
+    from quasispecies.dynamics.sweep import save_result, temperature_sweep
+    from quasispecies.model.files import jsonable
+    from quasispecies.model.io import load_mdp
 
     temps = parse_temperatures(args.temperatures)
     mdp, x0 = load_mdp(args.mdp_file)
@@ -82,7 +83,7 @@ def run(args) -> int:
     if args.out:
         save_result(args.out, res)
     if args.json:
-        print(json.dumps({k: _jsonable(v) for k, v in res.items()}))
+        print(json.dumps({k: jsonable(v) for k, v in res.items()}))
         return 0
     labels = mdp.labels
     if args.horizon is None:

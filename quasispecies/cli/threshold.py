@@ -130,8 +130,8 @@ def _table(curves) -> str:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..io import atomic_write
-    from ..landscapes import error_threshold
+    from quasispecies.model.files import atomic_write
+    from quasispecies.sequence.core import error_threshold
 
     lengths = parse_lengths(args.length)
     mus = parse_mu(args.mu)
@@ -170,7 +170,7 @@ def run(args) -> int:
                         fh.write(f"{int(L)}," + ",".join(repr(float(v)) for v in vals) + "\n")
         files.append(str(out))
     if args.figures:
-        from ..plot_threshold import write_figures
+        from quasispecies.plot.threshold import write_figures
 
         files += [str(f) for f in write_figures(curves, args.figures)]
     if files:

@@ -1,0 +1,232 @@
+r"""Temperature sweeps and large state vectors across devices (``jax.sharding``, ``shard_map``).
+
+Two ways to spread the finite-horizon path sum ``u_H = T log n_H`` of
+:mod:`quasispecies.kernels.pull` over the devices of a :class:`jax.sharding.Mesh`:
+
+* :func:`sweep_over_devices` — **temperatures sharded**: each device runs the pull kernels
+  for its share of the temperatures (the operator is replicated). No communication; the
+  per-temperature program is the single-device one, so results are *bitwise* equal to
+  :func:`quasispecies.kernels.pull.horizon`.
+* :func:`horizon_over_devices` — **state sharded**: the rows of the pull operator (the
+  destinations, with their predecessor tables) are split evenly over the devices
+  (:func:`quasispecies.kernels.pull.build` with ``parts = n``); every step all-gathers the state
+  vector and each device computes its rows. For operators too large for one device's
+  memory. Every reduction across devices is a ``max`` (order independent) and each row is
+  summed in the same order as on one device, so ``u`` is bitwise equal to the
+  single-device result; the normalised population is formed on the host from ``u``.
+
+On one machine, CPU "devices" come from
+``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (set before JAX is imported);
+on a 2-core CPU, ``N = 2`` runs two temperatures at a time.
+
+**Multi-host.** Both functions take any mesh, including one that spans processes. On each
+host, before anything else touches JAX::
+
+    import jax
+    jax.distributed.initialize()      # coordinator address, process count and id from the
+                                      # cluster environment (SLURM, TPU pods, Kubernetes),
+                                      # or pass coordinator_address=, num_processes=,
+                                      # process_id= explicitly
+    import quasispecies as qs
+    from quasispecies.kernels import sharding
+    mesh = sharding.mesh(jax.devices())           # all devices of all hosts
+    u, x = sharding.sweep_over_devices(mdp, temps, 200, x0, mesh=mesh)
+
+Every process runs the same program on the same inputs (build the MDP from the same seed
+or file on every host); inputs are placed with ``jax.device_put`` onto the global
+:class:`~jax.sharding.NamedSharding`, and results are fetched with
+``jax.experimental.multihost_utils.process_allgather`` so each process gets the full arrays.
+Checkpointed sweeps (:func:`quasispecies.dynamics.sweep.temperature_sweep`) should write from
+process 0 only (``jax.process_index() == 0``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from quasispecies.kernels import pull
+from quasispecies.model.mdp import check_mdp, initial_population
+from quasispecies.model.validate import check_nonneg_int, check_temperature
+from quasispecies.semiring.core import TIE_RTOL
+
+__all__ = ["horizon_over_devices", "mesh", "sweep_over_devices"]
+
+
+def mesh(devices=None, axis: str = "d") -> Mesh:
+    """A 1-D mesh over ``devices`` (default: all of ``jax.devices()``)."""
+    devs = np.asarray(jax.devices() if devices is None else list(devices))
+    return Mesh(devs, (axis,))
+
+
+def _or_default(m: Mesh | None) -> Mesh:
+    """``m``, or the mesh over all devices (the keyword ``mesh=`` shadows :func:`mesh`)."""
+    return m if m is not None else mesh()
+
+
+def _gather(axis):
+    return lambda v: jax.lax.all_gather(v, axis, tiled=True)
+
+
+def _gmax(axis):
+    return lambda v: jax.lax.pmax(v, axis)
+
+
+def _fetch(a) -> np.ndarray:
+    if getattr(a, "is_fully_addressable", True):
+        return np.asarray(a)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+
+
+def _prepare(mdp, temperatures, steps, x0):
+    mdp = check_mdp(mdp)
+    steps = check_nonneg_int(steps, "steps")
+    Ts, _ = check_temperature(np.atleast_1d(np.asarray(temperatures, dtype=float)), "temperatures")
+    return mdp, Ts, steps, initial_population(mdp, x0)
+
+
+# ------------------------------------------------------------------- temperatures
+@partial(jax.jit, static_argnames=("kernel", "steps", "static", "mesh"))
+def _sweep_sharded(arrs, Ts, x0, rmax, kernel, steps, static, mesh):
+    ax = mesh.axis_names[0]
+    if kernel == "linear":
+
+        def body(arrs, Ts, x0, rmax):
+            _, u, x, ok = pull._linear_batch(arrs, Ts, x0, rmax, steps, static, False)
+            return u, x, ok
+    elif kernel == "log":
+
+        def body(arrs, Ts, x0, rmax):
+            _, u, x = pull._log_batch(arrs, Ts, x0, steps, static, False)
+            return u, x, jnp.ones(Ts.shape, bool)
+    else:
+
+        def body(arrs, Ts, x0, rmax):
+            _, u, x, _ = pull._pair_batch(arrs, Ts, x0, steps, static, False)
+            return u, x, jnp.ones(Ts.shape, bool)
+
+    f = jax.shard_map(
+        body,
+        mesh=mesh,
+        in_specs=(P(), P(ax), P(), P()),
+        out_specs=(P(ax), P(ax), P(ax)),
+        check_vma=False,
+    )
+    return f(arrs, Ts, x0, rmax)
+
+
+def sweep_over_devices(mdp, temperatures, steps: int, x0=None, *, mesh: Mesh | None = None):
+    """``(u, x)``, each ``(K, S)``: ``u = T log n_steps`` and the normalised ``x_steps``
+    for every temperature, the temperatures split over the devices of ``mesh``.
+
+    Same kernels and choices as :func:`quasispecies.kernels.pull.horizon` (guarded linear domain
+    for ``T > 0`` with a log-domain redo, max-plus pairs at ``T = 0``) and bitwise the
+    same numbers.
+    """
+    mdp, Ts, steps, x0v = _prepare(mdp, temperatures, steps, x0)
+    mesh = _or_default(mesh)
+    n = mesh.devices.size
+    op = pull.pull_operator(mdp)
+    arrs, static = op.device_arrays(), op.static()
+    x0i = jnp.asarray(pull.to_internal(op, x0v))
+    K, S = len(Ts), mdp.num_states
+    u, x = np.empty((K, S)), np.empty((K, S))
+
+    def run(idx, kernel):
+        # pad to n devices x a power of two per device (repeat the last temperature)
+        per = 1 << max(0, int(np.ceil(np.log2(-(-len(idx) // n)))))
+        sub = np.concatenate([Ts[idx], np.full(per * n - len(idx), Ts[idx][-1])])
+        Tsh = jax.device_put(jnp.asarray(sub), NamedSharding(mesh, P(mesh.axis_names[0])))
+        uu, xx, ok = _sweep_sharded(arrs, Tsh, x0i, op.reward_max, kernel, steps, static, mesh)
+        ok = _fetch(ok)[: len(idx)]
+        uu, xx = pull.to_original(op, _fetch(uu)), pull.to_original(op, _fetch(xx))
+        u[idx[ok]] = uu[: len(idx)][ok]
+        x[idx[ok]] = xx[: len(idx)][ok]
+        return idx[~ok]
+
+    pos = np.flatnonzero(Ts > 0)
+    if len(pos):
+        redo = run(pos, "linear")
+        if len(redo):
+            run(redo, "log")
+    zero = np.flatnonzero(Ts == 0)
+    if len(zero):
+        run(zero, "pair")
+    return u, x
+
+
+# ------------------------------------------------------------------------ states
+@partial(jax.jit, static_argnames=("kernel", "steps", "static", "mesh"))
+def _horizon_sharded(arrs, T, x0, rmax, kernel, steps, static, mesh):
+    ax = mesh.axis_names[0]
+    g, m = _gather(ax), _gmax(ax)
+    Ts = T[None]
+
+    def body(arrs, x0, rmax):
+        if kernel == "linear":
+            _, u, _, ok = pull._linear_batch(arrs, Ts, x0, rmax, steps, static, False, g, m)
+            return u[0], jnp.zeros_like(u[0]), ok[0]
+        if kernel == "log":
+            _, u, _ = pull._log_batch(arrs, Ts, x0, steps, static, False, g, m)
+            return u[0], jnp.zeros_like(u[0]), jnp.ones((), bool)
+        _, u, _, c = pull._pair_batch(arrs, Ts, x0, steps, static, False, g, m)
+        return u[0], c[0], jnp.ones((), bool)
+
+    f = jax.shard_map(
+        body,
+        mesh=mesh,
+        in_specs=(P(ax), P(ax), P()),
+        out_specs=(P(ax), P(ax), P()),
+        check_vma=False,
+    )
+    return f(arrs, x0, rmax)
+
+
+def _population(u: np.ndarray, c: np.ndarray, T: float) -> np.ndarray:
+    """``softmax(u / T)`` (and the ``T = 0`` tie rule of :func:`quasispecies.semiring.core.softmax_pair`)."""
+    fin = np.isfinite(u)
+    out = np.zeros_like(u)
+    if not fin.any():
+        return out
+    U = u[fin].max()
+    if T > 0:
+        z = (u[fin] - U) / T
+    else:
+        tie = np.abs(u[fin] - U) <= TIE_RTOL * (1.0 + abs(U))
+        cc = np.where(tie, c[fin], -np.inf)
+        z = cc - cc.max()
+    out[fin] = np.exp(z)
+    return out / out.sum()
+
+
+def horizon_over_devices(mdp, T: float, steps: int, x0=None, *, mesh: Mesh | None = None):
+    """``(u, x)``, each ``(S,)``, for one temperature with the state vector split over the
+    devices of ``mesh`` (see the module docstring). ``u`` equals the single-device
+    :func:`quasispecies.kernels.pull.horizon` bitwise; ``x`` is ``softmax(u / T)`` on the host.
+    """
+    mdp, Ts, steps, x0v = _prepare(mdp, T, steps, x0)
+    if Ts.size != 1:
+        raise ValueError("T: horizon_over_devices takes one temperature")
+    T = float(Ts[0])
+    mesh = _or_default(mesh)
+    n = mesh.devices.size
+    op = pull.pull_operator(mdp, parts=n)
+    sh = NamedSharding(mesh, P(mesh.axis_names[0]))
+    arrs = jax.device_put(op.device_arrays(), sh)
+    x0i = jax.device_put(jnp.asarray(pull.to_internal(op, x0v)), sh)
+    kernels = ["pair"] if T == 0 else ["linear", "log"]
+    for kernel in kernels:
+        u, c, ok = _horizon_sharded(
+            arrs, jnp.asarray(T), x0i, op.reward_max, kernel, steps, op.static(), mesh
+        )
+        if bool(_fetch(ok)):
+            break
+    u = pull.to_original(op, _fetch(u))
+    c = pull.to_original(op, _fetch(c))
+    return u, _population(u, c, T)

@@ -1,0 +1,149 @@
+"""Saving and loading MDPs (``.npz``, ``.json`` and fitness tables).
+
+File formats (DESIGN §4):
+
+* ``.npz`` — arrays ``P`` (S, A, S) and ``R`` (S, A) or (S, A, S), optional ``pi0``
+  (S, A) and ``x0`` (S,). A deterministic MDP may instead store ``next_state`` (S, A)
+  with ``R`` (S, A), which keeps a 10^6-state MDP small.
+* ``.json`` — the same keys as nested lists (``-inf`` rewards as the string ``"-inf"``).
+* ``.csv``, ``.jsonl``, ``.parquet`` — fitness tables with columns
+  ``state, action, next_state, reward`` and optional ``prob``
+  (see :mod:`quasispecies.model.tables`).
+
+Every write goes to a temporary file in the target directory first and is renamed
+into place, so an interrupted or failed write never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quasispecies.model.files import atomic_write
+from quasispecies.model.mdp import MDP
+
+__all__ = ["atomic_write", "load_mdp", "save_mdp"]
+
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def _encode(a: np.ndarray):
+    a = np.asarray(a, dtype=np.float64)
+    if np.isneginf(a).any():
+        return np.where(np.isneginf(a), "-inf", a.astype(object)).tolist()
+    return a.tolist()
+
+
+def _decode(x, name: str, path) -> np.ndarray:
+    def conv(v):
+        if isinstance(v, list):
+            return [conv(w) for w in v]
+        if v == "-inf":
+            return -np.inf
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"{path}: key {name!r} holds a non-number {v!r}")
+        return float(v)
+
+    try:
+        return np.asarray(conv(x), dtype=np.float64)
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}: key {name!r} is not a rectangular array of numbers") from None
+
+
+def save_mdp(path, mdp: MDP, x0=None) -> Path:
+    """Write ``mdp`` (and optionally ``x0``) to ``.npz`` or ``.json``, atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    arrays: dict[str, Any] = {}
+    if mdp.num_successors == 1 and not mdp.dense:
+        arrays["next_state"] = mdp.next_state[:, :, 0].astype(np.int64)
+        arrays["R"] = mdp.reward[:, :, 0]
+    else:
+        arrays["P"] = mdp.P
+        arrays["R"] = mdp.R
+    arrays["pi0"] = mdp.pi0
+    if x0 is not None:
+        arrays["x0"] = np.asarray(x0, dtype=np.float64)
+    if suffix == ".npz":
+        with atomic_write(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    elif suffix == ".json":
+        doc = {k: (v.tolist() if k == "next_state" else _encode(v)) for k, v in arrays.items()}
+        with atomic_write(path, "w") as fh:
+            json.dump(doc, fh)
+    elif suffix in TABLE_SUFFIXES:
+        from quasispecies.model.tables import write_table
+
+        write_table(path, mdp, x0=x0)
+    else:
+        raise ValueError(
+            f"path: unknown MDP file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)"
+        )
+    return path
+
+
+def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
+    """Read an MDP file; returns ``(mdp, x0)`` with ``x0`` ``None`` when the file has none.
+
+    A corrupt, truncated or incomplete file raises ``ValueError`` naming the file and
+    what is wrong with it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"MDP_FILE: {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        from quasispecies.model.tables import load_table_mdp
+
+        return load_table_mdp(path)
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: np.asarray(z[k]) for k in z.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+    elif suffix == ".json":
+        try:
+            doc = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a JSON object with keys P, R (or next_state, R)")
+        data = {}
+        for k, v in doc.items():
+            if k == "next_state":
+                data[k] = np.asarray(v)
+            elif k in ("P", "R", "pi0", "x0"):
+                data[k] = _decode(v, k, path)
+    else:
+        raise ValueError(
+            f"MDP_FILE: unknown file type {path.suffix!r} (use .npz, .json, .csv, .jsonl, .parquet)"
+        )
+    if "R" not in data or ("P" not in data and "next_state" not in data):
+        missing = [k for k in ("P", "R") if k not in data]
+        raise ValueError(
+            f"{path}: incomplete MDP file, missing key(s) {missing} (need P and R, or next_state and R)"
+        )
+    try:
+        if "P" in data:
+            mdp = MDP(data["P"], data["R"], data.get("pi0"))
+        else:
+            mdp = MDP.from_transitions(data["next_state"], data["R"], data.get("pi0"))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    x0 = data.get("x0")
+    if x0 is not None:
+        from quasispecies.model.validate import check_distribution
+
+        try:
+            x0 = check_distribution(x0, "x0", size=mdp.num_states)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    return mdp, x0

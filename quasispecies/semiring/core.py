@@ -1,0 +1,271 @@
+r"""The one reduction every kernel is written against: ``T log sum exp(x / T)``.
+
+At temperature ``T > 0`` the "plus" of the semiring is
+
+.. math::  a \oplus_T b = T \log(e^{a/T} + e^{b/T}),
+
+and at ``T = 0`` it is ``max`` (Maslov dequantization: the max-plus, or tropical,
+semiring is the ``T -> 0`` limit of the log semiring). "Times" is ``+`` in both.
+``-inf`` is the semiring zero; ``0`` is the one.
+
+Kernels carry a second, optional component: a log-multiplicity ``c`` such that an
+element ``(u, c)`` stands for the positive number ``exp(u / T + c)``. At ``T > 0`` the
+two fold together (``u + T c``), but at ``T = 0`` the pair keeps what the pure max
+forgets: the log of the total kernel weight of the paths that attain the max. With
+it, ``T = 0`` results are the exact ``T -> 0+`` limits (for example which state the
+population sits on when two best paths tie), not an arbitrary tie-break.
+
+All functions accept a traced ``T`` (a temperature sweep is a ``vmap`` over it): the
+``T = 0`` branch is selected with ``jnp.where``, with the usual "double where" so
+that no ``NaN`` leaks into values or gradients from the branch not taken.
+
+Reference: V. P. Maslov, *Idempotent Analysis* (1992); G. L. Litvinov, "Maslov
+dequantization, idempotent and tropical mathematics" (2005).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+from jax import Array
+
+__all__ = [
+    "TIE_RTOL",
+    "LogPair",
+    "reduce",
+    "reduce_pair",
+    "scaled_lse",
+    "tdiv",
+]
+
+#: Relative tolerance under which two max-plus values count as a tie at ``T = 0``.
+#: Sums of float64 rewards taken in different orders differ by a few ulp; a gap of
+#: ``1e-12 |u|`` contributes ``exp(-1e-12 |u| / T)`` at any ``T`` the toolkit resolves
+#: (``T >= 1e-8``), i.e. it is a tie there too.
+TIE_RTOL = 1e-12
+
+
+def _pos(T: Array) -> Array:
+    return T > 0
+
+
+def _safe_T(T: Array) -> Array:
+    return jnp.where(_pos(T), T, 1.0)
+
+
+def _exponent(u: Array, c: Array, sT: Array) -> Array:
+    """``u / T + c`` with ``-inf`` entries kept at ``-inf`` and NaN-free gradients
+    (the "double where": the masked entries never reach the division)."""
+    dead = jnp.isneginf(u)
+    return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / sT + jnp.where(dead, 0.0, c))
+
+
+def tdiv(u: Array, T: Array) -> Array:
+    """``u / T`` with ``-inf`` kept as ``-inf`` and ``T = 0`` mapped to ``0 / 1``.
+
+    Only meaningful where the caller selects the ``T > 0`` branch.
+    """
+    dead = jnp.isneginf(u)
+    return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / _safe_T(T))
+
+
+class LogPair(NamedTuple):
+    """An element ``exp(u / T + c)`` of the log semiring at temperature ``T``.
+
+    ``u`` is on the ``T log n`` scale, ``c`` is a natural-log multiplicity.
+    """
+
+    u: Array
+    c: Array
+
+
+def _masked_max(u: Array, axis) -> Array:
+    return jnp.max(u, axis=axis, keepdims=True, initial=-jnp.inf)
+
+
+def reduce_pair(u: Array, c: Array, T: Array, axis=-1) -> LogPair:
+    r"""Semiring sum of ``exp(u_i / T + c_i)`` over ``axis``, returned as a :class:`LogPair`.
+
+    * ``T > 0``: ``u_out = T logsumexp(u / T + c)``, ``c_out = 0``.
+    * ``T = 0``: ``u_out = max u``; ``c_out = logsumexp(c_i)`` over the ``i`` that
+      attain the max within :data:`TIE_RTOL` (the exact ``T -> 0+`` multiplicity).
+
+    Entries with ``u = -inf`` or ``c = -inf`` are the semiring zero. An all-zero
+    reduction returns ``(-inf, -inf)``, never ``NaN``.
+    """
+    T = jnp.asarray(T, dtype=u.dtype)
+    u = jnp.where(jnp.isneginf(c), -jnp.inf, u)
+    pos = _pos(T)
+    sT = _safe_T(T)
+    # T > 0 branch: fold c into the exponent, stable LSE.
+    z = _exponent(u, c, sT)
+    zmax = _masked_max(z, axis)
+    zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
+    s = jnp.sum(jnp.exp(z - zmax_safe), axis=axis, keepdims=True)
+    s_safe = jnp.where(s > 0, s, 1.0)
+    lse = jnp.where(s > 0, zmax_safe + jnp.log(s_safe), -jnp.inf)
+    u_pos = sT * lse
+    # T = 0 branch: max, and the multiplicity of the ties.
+    umax = _masked_max(u, axis)
+    umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
+    tie = jnp.isfinite(u) & (jnp.abs(u - umax_safe) <= TIE_RTOL * (1.0 + jnp.abs(umax_safe)))
+    ct = jnp.where(tie, c, -jnp.inf)
+    cmax = _masked_max(ct, axis)
+    cmax_safe = jnp.where(jnp.isfinite(cmax), cmax, 0.0)
+    cs = jnp.sum(jnp.exp(ct - cmax_safe), axis=axis, keepdims=True)
+    cs_safe = jnp.where(cs > 0, cs, 1.0)
+    c_zero = jnp.where(cs > 0, cmax_safe + jnp.log(cs_safe), -jnp.inf)
+    u_out = jnp.where(pos, u_pos, umax)
+    c_out = jnp.where(pos, jnp.where(jnp.isneginf(u_pos), -jnp.inf, 0.0), c_zero)
+    return LogPair(jnp.squeeze(u_out, axis=axis), jnp.squeeze(c_out, axis=axis))
+
+
+def reduce(u: Array, T: Array, axis=-1, logw: Array | None = None) -> Array:
+    r"""``T log sum_i w_i exp(u_i / T)`` over ``axis`` (max over ``w_i > 0`` at ``T = 0``).
+
+    ``logw`` (broadcastable to ``u``) is the natural log of the weights; ``-inf``
+    removes an entry. This is the ``u`` component of :func:`reduce_pair`.
+    """
+    c = jnp.zeros_like(u) if logw is None else jnp.broadcast_to(logw, u.shape).astype(u.dtype)
+    return reduce_pair(u, c, T, axis=axis).u
+
+
+def scaled_lse(x: Array, T: Array, axis=-1) -> Array:
+    """``T * logsumexp(x / T)``; ``max(x)`` at ``T = 0``. Bounded by ``max x + T log n``."""
+    return reduce(jnp.asarray(x), T, axis=axis)
+
+
+def softmax_pair(u: Array, c: Array, T: Array, axis=-1) -> Array:
+    """Normalised ``exp(u / T + c)`` over ``axis`` (the ``T -> 0+`` limit at ``T = 0``).
+
+    All-zero input gives all zeros rather than ``NaN``.
+    """
+    T = jnp.asarray(T, dtype=u.dtype)
+    tot = reduce_pair(u, c, T, axis=axis)
+    U = jnp.expand_dims(tot.u, axis)
+    C = jnp.expand_dims(tot.c, axis)
+    finite = jnp.isfinite(U)
+    Us = jnp.where(finite, U, 0.0)
+    Cs = jnp.where(jnp.isfinite(C), C, 0.0)
+    live = jnp.isfinite(u) & ~jnp.isneginf(c)
+    us = jnp.where(live, u, Us)
+    cs = jnp.where(live, c, 0.0)
+    pos_logp = tdiv(us - Us, T) + cs - Cs
+    tie = jnp.abs(us - Us) <= TIE_RTOL * (1.0 + jnp.abs(Us))
+    zero_logp = jnp.where(tie, cs - Cs, -jnp.inf)
+    logp = jnp.where(_pos(T), pos_logp, zero_logp)
+    return jnp.where(live & finite, jnp.exp(logp), 0.0)
+
+
+__all__ += ["softmax_pair"]
+
+
+def segment_reduce_pair(
+    u: Array, c: Array, segment_ids: Array, num_segments: int, T: Array
+) -> LogPair:
+    """:func:`reduce_pair` over groups: entries with equal ``segment_ids`` are summed.
+
+    The sparse counterpart of a reduction over an axis (``jax.ops.segment_*``), used to
+    push a population along successor lists without a dense ``S x S`` matrix.
+    """
+    import jax.ops
+
+    T = jnp.asarray(T, dtype=u.dtype)
+    u = jnp.where(jnp.isneginf(c), -jnp.inf, u)
+    pos = _pos(T)
+    sT = _safe_T(T)
+
+    def seg_lse(z):
+        zmax = jax.ops.segment_max(z, segment_ids, num_segments=num_segments)
+        zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
+        s = jax.ops.segment_sum(
+            jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments
+        )
+        return jnp.where(s > 0, zmax_safe + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
+
+    z = _exponent(u, c, sT)
+    u_pos = sT * seg_lse(z)
+    umax = jax.ops.segment_max(u, segment_ids, num_segments=num_segments)
+    umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
+    um = umax_safe[segment_ids]
+    tie = jnp.isfinite(u) & (jnp.abs(u - um) <= TIE_RTOL * (1.0 + jnp.abs(um)))
+    c_zero = seg_lse(jnp.where(tie, c, -jnp.inf))
+    u_out = jnp.where(pos, u_pos, umax)
+    c_out = jnp.where(pos, jnp.where(jnp.isneginf(u_pos), -jnp.inf, 0.0), c_zero)
+    return LogPair(u_out, c_out)
+
+
+__all__ += ["segment_reduce_pair"]
+
+
+# ------------------------------------------------------------ shared building blocks
+# Every consumer of the toolkit takes these from here rather than re-deriving them:
+# the T -> 0 rule for an initial population, normalisation of a pair, the plain
+# (T = 1) log-sum-exp and the Boltzmann exponent with its T = 0 limit.
+
+
+def init_pair(x0: Array, T: Array) -> LogPair:
+    r"""The log-semiring element of a non-negative vector ``x0`` at temperature ``T``.
+
+    ``x0 = exp(u / T + c)`` with ``u = T log x0`` and ``c = 0`` at ``T > 0``; at ``T = 0``
+    ``u = 0`` on the support and the weight moves into the multiplicity, ``c = log x0``
+    (so ties between start states are shared by their initial mass, the exact
+    ``T -> 0+`` limit). Zero entries are the semiring zero ``(-inf, -inf)``.
+    """
+    pos = x0 > 0
+    logx = jnp.log(jnp.where(pos, x0, 1.0))
+    u0 = jnp.where(pos, T * logx, -jnp.inf)
+    c0 = jnp.where(pos, jnp.where(_pos(T), 0.0, logx), -jnp.inf)
+    return LogPair(u0, c0)
+
+
+def normalise_pair(u: Array, c: Array, T: Array, axis=0) -> tuple[Array, Array, Array]:
+    """``(u - U, c - C, U)`` with ``(U, C)`` the semiring total over ``axis``.
+
+    Dividing a population by its total, in the log domain: afterwards the pair sums to
+    the semiring one, and ``U`` (``T log`` of the total) is what was taken out. An
+    all-zero input is left as it is (``U = -inf``, no ``NaN``).
+    """
+    tot = reduce_pair(u, c, T, axis=axis)
+    Us = jnp.where(jnp.isfinite(tot.u), tot.u, 0.0)
+    Cs = jnp.where(jnp.isfinite(tot.c), tot.c, 0.0)
+    if u.ndim > 1:
+        Us = jnp.expand_dims(Us, axis)
+        Cs = jnp.expand_dims(Cs, axis)
+    return u - Us, c - Cs, tot.u
+
+
+def lse(x: Array, axis=-1, keepdims: bool = False) -> Array:
+    """``log sum exp x`` over ``axis`` at ``T = 1`` (``-inf`` for an all ``-inf`` slice).
+
+    The ordinary log-semiring sum, for log-probabilities and log-weights that carry no
+    temperature (normalising a log distribution, marginalising a log kernel).
+    """
+    import jax.nn
+
+    return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+def plus(a: Array, b: Array) -> Array:
+    """The binary log-semiring sum at ``T = 1``: ``log(e^a + e^b)`` (``jnp.logaddexp``)."""
+    return jnp.logaddexp(a, b)
+
+
+def log_normalise(x: Array, axis=-1) -> Array:
+    """``x - lse(x)`` over ``axis``: log-probabilities from log-weights (``T = 1``)."""
+    return x - lse(x, axis=axis, keepdims=True)
+
+
+def boltzmann_exponent(u: Array, umax: Array, T: Array) -> Array:
+    r"""``(u - umax) / T``, and its ``T -> 0+`` limit at ``T = 0``: ``0`` where
+    ``u >= umax`` and ``-inf`` elsewhere.
+
+    ``exp`` of it is the Boltzmann weight ``exp(u / T)`` relative to the largest one
+    (``umax`` is the caller's maximum, so the result is ``<= 0`` and never overflows).
+    """
+    Tsafe = _safe_T(T)
+    return jnp.where(_pos(T), (u - umax) / Tsafe, jnp.where(u >= umax, 0.0, -jnp.inf))
+
+
+__all__ += ["boltzmann_exponent", "init_pair", "log_normalise", "lse", "normalise_pair", "plus"]

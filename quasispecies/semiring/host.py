@@ -1,0 +1,44 @@
+"""The log semiring on the host (NumPy), for code that runs outside JAX.
+
+Same rules as :mod:`quasispecies.semiring.core` at ``T = 1``: ``-inf`` is the zero, an
+all-zero reduction is ``-inf`` (never ``NaN``, never a warning). Used where the data
+are ragged or live in NumPy already (token trees, path tables, the Hamming-class
+refinement in extended precision).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+__all__ = ["log_normalise", "lse", "segment_lse", "sorted_segment_lse"]
+
+
+def lse(a, axis=None, keepdims: bool = False) -> np.ndarray:
+    """``log sum exp a`` over ``axis`` (``-inf`` for an empty or all ``-inf`` slice)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return scipy.special.logsumexp(a, axis=axis, keepdims=keepdims)
+
+
+def log_normalise(a, axis=-1) -> np.ndarray:
+    """``a - lse(a)`` over ``axis``: log-probabilities from log-weights."""
+    a = np.asarray(a, dtype=float)
+    return a - lse(a, axis=axis, keepdims=True)
+
+
+def segment_lse(vals, seg, num: int) -> np.ndarray:
+    """``log sum exp`` of ``vals`` grouped by ``seg`` in ``[0, num)`` (``-inf`` if empty)."""
+    vals = np.asarray(vals, dtype=float)
+    seg = np.asarray(seg)
+    m = np.full(num, -np.inf)
+    np.maximum.at(m, seg, vals)
+    ms = np.where(np.isfinite(m), m, 0.0)
+    tot = np.zeros(num)
+    np.add.at(tot, seg, np.exp(vals - ms[seg]))
+    with np.errstate(divide="ignore"):
+        return np.where(tot > 0, ms + np.log(np.where(tot > 0, tot, 1.0)), -np.inf)
+
+
+def sorted_segment_lse(vals, starts) -> np.ndarray:
+    """``log sum exp`` of contiguous runs ``vals[starts[i]:starts[i+1]]`` (``reduceat``)."""
+    return np.logaddexp.reduceat(np.asarray(vals, dtype=float), np.asarray(starts))

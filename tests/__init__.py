@@ -1,0 +1,1 @@
+"""The test suite; subfolders mirror the packages of quasispecies."""

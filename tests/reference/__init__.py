@@ -1,0 +1,10 @@
+"""Independent brute-force references every kernel is tested against.
+
+* :mod:`.dense` -- dense ``S x S`` matrices, explicit NumPy path sums, SciPy eigensolvers;
+* :mod:`.paths` -- explicit path enumeration with ``itertools`` (path sums, top-k,
+  entropy, selected policy);
+* :mod:`.sequence` -- dense Eigen matrices ``Q``, ``W = diag(f) Q`` and their Perron pairs.
+
+Nothing here imports a kernel of ``quasispecies``: a reference that shared code with
+what it checks could not catch that code's bugs.
+"""
