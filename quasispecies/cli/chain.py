@@ -1,29 +1,23 @@
-"""``quasispecies chain``: evaluator-filtered iterative chaining on the embedded LM."""
+"""``quasispecies chain``: iterative chaining with self-evaluation on the embedded LM vs
+filter_rounds.
+
+The model answers bundled factual questions, rates each answer by the log-odds of
+' a great deal' vs ' not at all' on a survey scale, keeps those above a threshold, and
+answers again with the kept Q/A pairs as context. Reports TPR/FPR of the
+self-evaluation and the error rate per round observed vs predicted by
+filter_rounds(eps0, tpr, fpr). The result file is written after every round and resumed.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from quasispecies.cli.options import add_json, add_path, check_at_least, flag_errors, print_json
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "chain",
-        help="iterative chaining with self-evaluation on the embedded LM vs filter_rounds",
-        description=(
-            "The model answers bundled factual questions, rates each answer by the log-odds of "
-            "' a great deal' vs ' not at all' on a survey scale, keeps those above a threshold, and "
-            "answers again with the kept Q/A pairs as context. Reports TPR/FPR of the self-evaluation "
-            "and the error rate per round observed vs predicted by filter_rounds(eps0, tpr, fpr). "
-            "The result file is written after every round and resumed."
-        ),
-    )
-    p.add_argument(
-        "--questions",
-        default=None,
-        metavar="FILE",
-        help="JSONL of {id, question, answers}; default the bundled set",
-    )
+
+def arguments(p) -> None:
+    add_path(p, "--questions", "JSONL of {id, question, answers}; default the bundled set")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N questions")
     p.add_argument(
         "--rounds", type=int, default=3, help="chaining rounds after round 0 (default 3)"
@@ -49,18 +43,18 @@ def register(sub) -> None:
         "or the model's mean token log-prob of its answer",
     )
     p.add_argument("--seed", type=int, default=0, help="context sampling seed (default 0)")
-    p.add_argument(
+    add_path(
+        p,
         "--result",
-        default=None,
-        metavar="FILE",
-        help="result JSON, resumed if present (default benchmarks/results/chain.json, "
+        "result JSON, resumed if present (default benchmarks/results/chain.json, "
         "chain_likelihood.json for --evaluator likelihood)",
     )
-    p.add_argument(
+    add_path(
+        p,
         "--figures",
+        "directory for chain_error.png / chain_error_likelihood.png (default figures)",
         default="figures",
         metavar="DIR",
-        help="directory for chain_error.png / chain_error_likelihood.png (default figures)",
     )
     p.add_argument(
         "--replicates",
@@ -74,8 +68,7 @@ def register(sub) -> None:
         help="do not call the model: summarise and plot an existing --result",
     )
     p.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=run)
+    add_json(p)
 
 
 def simulate_buffers(
@@ -114,8 +107,9 @@ def run(args) -> int:
         ("--max-tokens", args.max_tokens, 1),
         ("--replicates", args.replicates, 1),
     ):
-        if v < lo:
-            raise ValueError(f"{flag}: must be >= {lo}, got {v}")
+        check_at_least(v, flag, lo)
+    if args.limit is not None:
+        check_at_least(args.limit, "--limit", 1)
     threshold: float | str = args.threshold
     if threshold != "median":
         try:
@@ -129,17 +123,19 @@ def run(args) -> int:
     if args.no_run:
         if not result_path.exists():
             raise ValueError(f"--result: {result_path} does not exist (run without --no-run first)")
-        result = json.loads(result_path.read_text("utf-8"))
-        if not result.get("rounds"):
+        try:
+            result = json.loads(result_path.read_text("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"--result: {result_path} is not valid JSON ({err})") from None
+        if not isinstance(result, dict) or not result.get("rounds"):
             raise ValueError(f"--result: {result_path} holds no finished round")
         summary = summarise(result)
     else:
         from quasispecies.bridge import default_lm
 
-        questions = load_questions(args.questions)
+        with flag_errors({"path": "--questions"}):
+            questions = load_questions(args.questions)
         if args.limit is not None:
-            if args.limit < 1:
-                raise ValueError(f"--limit: must be >= 1, got {args.limit}")
             questions = questions[: args.limit]
         result = run_chain(
             default_lm(),
@@ -169,17 +165,14 @@ def run(args) -> int:
         evaluator=evaluator,
     )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "summary": summary,
-                    "simulation": sim,
-                    "result": str(result_path),
-                    "figures": [str(fig)],
-                }
-            )
+        return print_json(
+            {
+                "summary": summary,
+                "simulation": sim,
+                "result": str(result_path),
+                "figures": [str(fig)],
+            }
         )
-        return 0
     print(
         f"{summary['n_questions']} questions, threshold {summary['threshold']:.4f} nats; round 0: "
         f"TPR {summary['tpr0']:.3f}, FPR {summary['fpr0']:.3f}, AUC {summary['auc'][0]:.3f}, "

@@ -1,29 +1,20 @@
-"""``quasispecies demo``: the derivation on the built-in grid world."""
+"""``quasispecies demo``: survival of the flattest -> RL on a built-in grid world; table +
+figures.
+
+Stationary quasispecies of a 7x9 grid world with a sharp peak (reward 1) and a flat
+plateau (reward 0.75) across temperatures. Prints a table per T (T, T log rho, the
+max-plus value, mass on the best cycle, mass on the plateau) and writes
+population_vs_temperature.png and grid_population.png.
+"""
 
 from __future__ import annotations
 
-import json
+from quasispecies.cli.options import add_json, add_out, print_json
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="survival of the flattest -> RL on a built-in grid world; table + figures",
-        description=(
-            "Stationary quasispecies of a 7x9 grid world with a sharp peak (reward 1) and a flat "
-            "plateau (reward 0.75) across temperatures. Prints a table per T (T, T log rho, the "
-            "max-plus value, mass on the best cycle, mass on the plateau) and writes "
-            "population_vs_temperature.png and grid_population.png."
-        ),
-    )
-    p.add_argument(
-        "--out",
-        default="figures",
-        metavar="DIR",
-        help="directory for the figures (default: figures)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=run)
+def arguments(p) -> None:
+    add_out(p, "directory for the figures (default: figures)", default="figures", metavar="DIR")
+    add_json(p)
 
 
 def run(args) -> int:
@@ -31,8 +22,7 @@ def run(args) -> int:
 
     res = run_demo(args.out)
     if args.json:
-        print(json.dumps(res))
-        return 0
+        return print_json(res)
     print(
         "Quasispecies on a 7x9 grid: peak (1, 7) reward 1, plateau 3x3 reward 0.75, step cost 0.1"
     )

@@ -1,4 +1,5 @@
-"""``quasispecies lm``: the language-model bridge on the command line.
+"""``quasispecies lm``: language-model bridge: token trees as fitness tables, scores, API
+log-probs.
 
     quasispecies lm tree   --prompt P --depth D --top-k K --out table.csv [--json]
     quasispecies lm score  --prompt P --continuation C [--json]
@@ -8,148 +9,139 @@
     quasispecies lm figures [--out figures] [--json]
     quasispecies lm serve  [--host 127.0.0.1] [--port 8000]
 
-Every command uses the embedded model unless ``--gguf PATH`` names another Llama GGUF.
-A tree written with ``lm tree --out table.csv`` runs with ``quasispecies sweep table.csv``.
+Every command uses the embedded model unless --gguf PATH names another Llama GGUF.
+A tree written with `lm tree --out table.csv` runs with `quasispecies sweep table.csv`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import functools
 import math
 import sys
 import time
 
+from quasispecies.cli.options import (
+    add_gguf,
+    add_json,
+    add_out,
+    add_temperatures,
+    check_suffix,
+    flag_errors,
+    parse_temperatures,
+    print_json,
+)
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "lm",
-        help="language-model bridge: token trees as fitness tables, scores, API log-probs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+#: Argument names of the bridge functions -> the flags that set them (error messages).
+FLAGS = {
+    "prompt": "--prompt",
+    "prefix": "--prompt",
+    "continuation": "--continuation",
+    "depth": "--depth",
+    "top_k": "--top-k",
+}
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def _named(func):
+    """``func`` with library argument errors re-labelled by their flags (:data:`FLAGS`)."""
+
+    @functools.wraps(func)
+    def run(args) -> int:
+        with flag_errors(FLAGS):
+            return func(args)
+
+    return run
+
+
+def arguments(p) -> None:
     sub = p.add_subparsers(dest="lm_command", metavar="LM_COMMAND")
     sub.required = True
 
-    def common(q, prompt: bool = True):
+    def command(name: str, help: str, func, *, prompt=True, json="print one JSON object on stdout"):
+        q = sub.add_parser(name, help=help)
         if prompt:
             q.add_argument("--prompt", required=True, help="the prompt text (non-empty)")
-        q.add_argument(
-            "--gguf",
-            default=None,
-            help="a Llama-family GGUF file (default: the embedded SmolLM2-135M)",
-        )
-        q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        add_gguf(q)
+        add_json(q, help=json)
+        q.set_defaults(func=_named(func))
+        return q
 
-    t = sub.add_parser(
-        "tree", help="build the depth-D top-K token tree and write it as a fitness table"
+    t = command(
+        "tree", "build the depth-D top-K token tree and write it as a fitness table", run_tree
     )
-    common(t)
     t.add_argument(
         "--depth", type=int, required=True, help="tokens generated along each path (D >= 1)"
     )
     t.add_argument(
         "--top-k", type=int, required=True, help="next tokens kept at every node (K >= 1)"
     )
-    t.add_argument("--out", required=True, help="output table: .csv, .jsonl or .parquet")
-    t.set_defaults(func=run_tree)
+    add_out(t, "output table: .csv, .jsonl or .parquet", required=True)
 
-    s = sub.add_parser(
-        "score", help="log p(continuation | prompt), continuation tokenised in context"
+    s = command(
+        "score", "log p(continuation | prompt), continuation tokenised in context", run_score
     )
-    common(s)
-    s.add_argument("--continuation", required=True)
-    s.set_defaults(func=run_score)
+    s.add_argument("--continuation", required=True, help="the text scored after the prompt")
 
-    n = sub.add_parser("next", help="the top-K next tokens after the prompt")
-    common(n)
-    n.add_argument("--top-k", type=int, default=10)
-    n.set_defaults(func=run_next)
+    n = command("next", "the top-K next tokens after the prompt", run_next)
+    n.add_argument("--top-k", type=int, default=10, help="how many tokens (default 10)")
 
-    d = sub.add_parser(
-        "decode", help="MAP (max-plus DP) vs greedy vs beam search, and entropy against T"
+    d = command(
+        "decode", "MAP (max-plus DP) vs greedy vs beam search, and entropy against T", run_decode
     )
-    common(d)
-    d.add_argument("--depth", type=int, default=3)
-    d.add_argument("--top-k", type=int, default=5)
+    d.add_argument("--depth", type=int, default=3, help="tree depth D (default 3)")
     d.add_argument(
-        "--temperatures", default="0,0.25,0.5,1,2", help="comma-separated temperatures >= 0"
+        "--top-k", type=int, default=5, help="next tokens kept at every node (default 5)"
     )
-    d.set_defaults(func=run_decode)
+    add_temperatures(d, default="0,0.25,0.5,1,2")
 
-    r = sub.add_parser(
-        "parse", help="normalise a saved API response (OpenAI, vLLM, llama.cpp) to one record"
+    r = command(
+        "parse",
+        "normalise a saved API response (OpenAI, vLLM, llama.cpp) to one record",
+        run_parse,
+        prompt=False,
     )
-    r.add_argument("response", help="a JSON file holding the server's response")
-    r.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    r.set_defaults(func=run_parse)
+    r.add_argument("response", metavar="RESPONSE", help="a JSON file holding the server's response")
 
-    f = sub.add_parser("figures", help="write the LM-bridge figures (lm_*.png)")
-    f.add_argument("--out", default="figures", help="output folder (default: figures)")
+    f = command("figures", "write the LM-bridge figures (lm_*.png)", run_figures, prompt=False)
+    add_out(f, "output folder (default: figures)", default="figures", metavar="DIR")
     f.add_argument(
         "--prompt", default="Once upon a time", help="prompt of the population/entropy figures"
     )
-    f.add_argument(
-        "--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)"
-    )
-    f.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    f.set_defaults(func=run_figures)
 
-    v = sub.add_parser(
-        "serve", help="serve the model as an OpenAI-compatible endpoint (completions, chat)"
+    v = command(
+        "serve",
+        "serve the model as an OpenAI-compatible endpoint (completions, chat)",
+        run_serve,
+        prompt=False,
+        json="print the server address as one JSON object, then serve",
     )
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
-    v.add_argument(
-        "--gguf", default=None, help="a Llama-family GGUF file (default: the embedded model)"
-    )
-    v.add_argument(
-        "--json", action="store_true", help="print the server address as JSON, then serve"
-    )
-    v.set_defaults(func=run_serve)
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
 
 
 def _model(args):
     from quasispecies.bridge.lm import GGUFModel, default_lm
 
-    return default_lm() if args.gguf is None else GGUFModel(args.gguf)
-
-
-def _jsonable(x):
-    """Replace non-finite floats by the strings "inf" / "-inf" (JSON has no infinity)."""
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return _finite(x)
-    return x
+    if args.gguf is None:
+        return default_lm()
+    with flag_errors({"path": "--gguf"}):
+        return GGUFModel(args.gguf)
 
 
 def _emit(args, doc: dict, lines: list[str]) -> int:
     if args.json:
-        print(json.dumps(_jsonable(doc), ensure_ascii=False, allow_nan=False))
-    else:
-        print("\n".join(lines))
+        return print_json(doc, ensure_ascii=False)
+    print("\n".join(lines))
     return 0
 
 
-def _finite(x: float):
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("-inf" if x < 0 else "inf")
-
-
 def run_tree(args) -> int:
-    from pathlib import Path
-
     from quasispecies.bridge.analyses import compare_decoders
     from quasispecies.bridge.tree import token_tree
-    from quasispecies.model.tables import SUFFIXES, write_table
+    from quasispecies.model.tables import write_table
 
-    out = Path(args.out)
-    if out.suffix.lower() not in SUFFIXES:
-        raise ValueError(f"--out: unknown table type {out.suffix!r} (use {', '.join(SUFFIXES)})")
+    out = check_suffix(args.out, "--out", TABLE_SUFFIXES, ignore_case=True)
     lm = _model(args)
     t0 = time.perf_counter()
     tree = token_tree(
@@ -215,10 +207,8 @@ def run_next(args) -> int:
 
 
 def run_decode(args) -> int:
-
     from quasispecies.bridge.analyses import compare_decoders, temperature_profile
     from quasispecies.bridge.tree import token_tree
-    from quasispecies.cli.sweep import parse_temperatures
 
     temps = parse_temperatures(args.temperatures)
     lm = _model(args)
@@ -260,11 +250,11 @@ def run_parse(args) -> int:
 
     path = Path(args.response)
     if not path.is_file():
-        raise ValueError(f"response: {path} does not exist")
+        raise ValueError(f"RESPONSE: {path} does not exist")
     rec = parse_logprobs(path.read_bytes())
     scored = [lp for lp in rec.logprobs if lp is not None]
     total = float(math.fsum(scored)) if scored else 0.0
-    doc = {**rec.to_dict(), "text": rec.text, "total_logprob": _finite(total)}
+    doc = {**rec.to_dict(), "text": rec.text, "total_logprob": total}
     lines = [f"{rec.source}: {len(rec)} tokens, sum of log-probs {total:.6f}"] + [
         f"  {t!r:>16} {'-' if lp is None else f'{lp:10.6f}'}"
         for t, lp in zip(rec.tokens, rec.logprobs, strict=True)
@@ -284,10 +274,11 @@ def run_serve(args) -> int:
 
     lm = _model(args)
     server, url = serve(lm, args.host, args.port)
-    msg = {"url": url, "model": lm.name}
-    print(
-        json.dumps(msg) if args.json else f"serving {lm.name} at {url} (Ctrl-C to stop)", flush=True
-    )
+    if args.json:
+        print_json({"url": url, "model": lm.name})
+    else:
+        print(f"serving {lm.name} at {url} (Ctrl-C to stop)")
+    sys.stdout.flush()
     try:
         while True:
             time.sleep(3600)

@@ -1,54 +1,47 @@
-"""``quasispecies paths``: the heaviest paths of an MDP at temperature T, and the path sum."""
+"""``quasispecies paths``: the K heaviest paths at temperature T, path count, T log Z and path
+entropy.
+
+The population after H steps is a sum over paths weighted by x0 * prod K * exp(G / T).
+Prints the K heaviest paths (k-best dynamic programme, no enumeration), the number of
+paths, T log Z, the entropy and E[G] of the path distribution, and the Bellman and
+best-path values V*_H, V+_H of the start state. --out streams every path to a file.
+"""
 
 from __future__ import annotations
 
-import json
+from quasispecies.cli.options import (
+    add_horizon,
+    add_json,
+    add_mdp_file,
+    add_out,
+    add_start,
+    add_temperature,
+    check_at_least,
+    check_start,
+    check_suffix,
+    print_json,
+)
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "paths",
-        help="the K heaviest paths at temperature T, path count, T log Z and path entropy",
-        description=(
-            "The population after H steps is a sum over paths weighted by "
-            "x0 * prod K * exp(G / T). Prints the K heaviest paths (k-best dynamic programme, no "
-            "enumeration), the number of paths, T log Z, the entropy and E[G] of the path "
-            "distribution, and the Bellman and best-path values V*_H, V+_H of the start state. "
-            "--out streams every path to a file."
-        ),
-    )
-    p.add_argument("mdp_file", metavar="MDP_FILE", help=".npz, .json, .csv, .jsonl or .parquet")
-    p.add_argument("--temperature", required=True, type=float, metavar="T", help="T >= 0")
-    p.add_argument("--horizon", required=True, type=int, metavar="H", help="number of steps")
-    p.add_argument(
-        "--start",
-        type=int,
-        default=None,
-        metavar="S",
-        help="start state (x0 = delta_S); default: the file's x0, else state 0",
-    )
+def arguments(p) -> None:
+    add_mdp_file(p)
+    add_temperature(p)
+    add_horizon(p, required=True, help="number of steps H")
+    add_start(p, help="start state (x0 = delta_S); default: the file's x0, else state 0")
     p.add_argument("--top", type=int, default=10, metavar="K", help="how many paths (default 10)")
-    p.add_argument(
-        "--out",
-        default=None,
-        metavar="FILE",
-        help="stream every path to FILE (.csv or .jsonl), written atomically",
-    )
+    add_out(p, "stream every path to FILE (.csv or .jsonl), written atomically")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --out")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.set_defaults(func=run)
+    add_json(p, help="print one JSON object on stdout instead of the tables")
 
 
 def _write_all(path, mdp, T, H, x0, progress: bool) -> int:
     from pathlib import Path
 
-    from quasispecies.model.files import atomic_write
+    from quasispecies.model.files import atomic_write, dump_json
     from quasispecies.paths.core import iter_chunks
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
-        raise ValueError(f"--out: expected a .csv or .jsonl file, got {path.name!r}")
     n = 0
     with atomic_write(path, "w") as fh:
         if suffix == ".csv":
@@ -66,7 +59,7 @@ def _write_all(path, mdp, T, H, x0, progress: bool) -> int:
                     fh.write(f"{n},{states},{actions},{lw!r},{g!r},{lp!r}\n")
                 else:
                     fh.write(
-                        json.dumps(
+                        dump_json(
                             {
                                 "index": n,
                                 "states": chunk.states[i].tolist(),
@@ -87,23 +80,20 @@ def run(args) -> int:
 
     import numpy as np
 
-    from quasispecies.model.files import jsonable
     from quasispecies.model.io import load_mdp
     from quasispecies.model.validate import check_temperature
     from quasispecies.paths.core import num_paths, top_k, trajectory_stats
     from quasispecies.rl.core import finite_horizon_values
 
-    mdp, file_x0 = load_mdp(args.mdp_file)
     T = float(check_temperature(args.temperature, "--temperature")[0])
-    if args.horizon < 0:
-        raise ValueError(f"--horizon: must be >= 0, got {args.horizon}")
-    if args.top < 1:
-        raise ValueError(f"--top: must be >= 1, got {args.top}")
+    check_at_least(args.horizon, "--horizon", 0)
+    check_at_least(args.top, "--top", 1)
+    if args.out:
+        check_suffix(args.out, "--out", (".csv", ".jsonl"), ignore_case=True)
+    mdp, file_x0 = load_mdp(args.mdp_file)
     x0: int | np.ndarray
     if args.start is not None:
-        if not 0 <= args.start < mdp.num_states:
-            raise ValueError(f"--start: state {args.start} is outside [0, {mdp.num_states})")
-        x0 = int(args.start)
+        x0 = check_start(args.start, mdp.num_states)
     elif file_x0 is None:
         x0 = 0
     elif np.count_nonzero(file_x0) == 1:
@@ -150,8 +140,7 @@ def run(args) -> int:
         doc["written"] = _write_all(args.out, mdp, T, H, x0, progress)
         doc["out"] = str(args.out)
     if args.json:
-        print(json.dumps(jsonable(doc)))
-        return 0
+        return print_json(doc)
     print(
         f"T = {T:g}, horizon H = {H}, start = {doc['start'] if doc['start'] is not None else 'x0'}"
     )

@@ -1,28 +1,23 @@
-"""``quasispecies threshold``: Eigen's error threshold of the single-peak landscape."""
+"""``quasispecies threshold``: Eigen's error threshold: master-class frequency and mean fitness
+vs mu.
+
+Single-peak landscape (master fitness SIGMA, all others 1) on {0..K-1}^L, solved exactly
+on the L+1 Hamming classes for each mu. Prints the master-class frequency and mean
+fitness against mu for each L, with the threshold 1 - sigma^(-1/L) (exact without
+back-mutation) and its approximation ln(sigma)/L (Eigen 1971).
+"""
 
 from __future__ import annotations
 
-import json
-
-
-def parse_mu(text: str):
-    """``LO:HI:N`` -> ``N`` evenly spaced error rates in ``[LO, HI]`` (``N = 1``: ``LO``)."""
-    import numpy as np
-
-    parts = text.split(":")
-    try:
-        if len(parts) != 3:
-            raise ValueError
-        lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise ValueError(f"--mu: expected LO:HI:N (e.g. 0.001:0.1:50), got {text!r}") from None
-    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
-        raise ValueError(f"--mu: error rates must lie in [0, 1], got {text!r}")
-    if lo > hi:
-        raise ValueError(f"--mu: LO must be <= HI, got {text!r}")
-    if n < 1:
-        raise ValueError(f"--mu: N must be >= 1, got {n}")
-    return np.linspace(lo, hi, n)
+from quasispecies.cli.options import (
+    add_json,
+    add_out,
+    add_path,
+    check_at_least,
+    check_suffix,
+    parse_range,
+    print_json,
+)
 
 
 def parse_lengths(values: list[str]) -> list[int]:
@@ -36,25 +31,13 @@ def parse_lengths(values: list[str]) -> list[int]:
                 L = int(part)
             except ValueError:
                 raise ValueError(f"--length: expected integers, got {part!r}") from None
-            if L < 1:
-                raise ValueError(f"--length: must be >= 1, got {L}")
-            out.append(L)
+            out.append(check_at_least(L, "--length", 1))
     if not out:
         raise ValueError("--length: no length given")
     return out
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "threshold",
-        help="Eigen's error threshold: master-class frequency and mean fitness vs mu",
-        description=(
-            "Single-peak landscape (master fitness SIGMA, all others 1) on {0..K-1}^L, solved "
-            "exactly on the L+1 Hamming classes for each mu. Prints the master-class frequency "
-            "and mean fitness against mu for each L, with the threshold 1 - sigma^(-1/L) (exact "
-            "without back-mutation) and its approximation ln(sigma)/L."
-        ),
-    )
+def arguments(p) -> None:
     p.add_argument(
         "--length",
         nargs="+",
@@ -67,23 +50,17 @@ def register(sub) -> None:
         "--mu",
         required=True,
         metavar="LO:HI:N",
-        help="N evenly spaced per-site error rates from LO to HI",
+        help="N evenly spaced per-site error rates from LO to HI, each in [0, 1]",
     )
     p.add_argument("--alphabet", type=int, default=2, metavar="K", help="alphabet size (2)")
-    p.add_argument(
-        "--out",
-        default=None,
-        metavar="FILE",
-        help="write the curves to FILE (.json, or .csv: one row per L and mu)",
-    )
-    p.add_argument(
+    add_out(p, "write the curves to FILE (.json, or .csv: one row per L and mu)")
+    add_path(
+        p,
         "--figures",
-        default=None,
+        "write threshold_master.png and threshold_classes.png into DIR",
         metavar="DIR",
-        help="write threshold_master.png and threshold_classes.png into DIR",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=run)
+    add_json(p)
 
 
 def _document(curves) -> dict:
@@ -127,47 +104,48 @@ def _table(curves) -> str:
     return "\n".join(lines)
 
 
-def run(args) -> int:
-    from pathlib import Path
+def _csv(curves) -> str:
+    lines = [
+        "length,mu,master_frequency,master_frequency_no_back,mean_fitness,"
+        "log_growth,threshold,threshold_approx"
+    ]
+    for i, L in enumerate(curves.lengths):
+        for j, mu in enumerate(curves.mu):
+            vals = (
+                mu,
+                curves.master_frequency[i, j],
+                curves.master_frequency_no_back[i, j],
+                curves.mean_fitness[i, j],
+                curves.log_growth[i, j],
+                curves.threshold[i],
+                curves.threshold_approx[i],
+            )
+            lines.append(f"{int(L)}," + ",".join(repr(float(v)) for v in vals))
+    return "\n".join(lines) + "\n"
 
-    from quasispecies.model.files import atomic_write
+
+def run(args) -> int:
+    from quasispecies.model.files import atomic_write, write_json
     from quasispecies.sequence.core import error_threshold
 
     lengths = parse_lengths(args.length)
-    mus = parse_mu(args.mu)
+    mus = parse_range(args.mu, "--mu")
     if not args.sigma > 1:
         raise ValueError(
             f"--sigma: the master must be fitter than the rest, sigma > 1; got {args.sigma!r}"
         )
     if args.alphabet < 2:
         raise ValueError(f"--alphabet: must be >= 2, got {args.alphabet}")
-    out = Path(args.out) if args.out else None
-    if out is not None and out.suffix not in (".json", ".csv"):
-        raise ValueError(f"--out: expected a .json or .csv file, got {args.out!r}")
+    out = check_suffix(args.out, "--out", (".json", ".csv")) if args.out else None
     curves = error_threshold(lengths, args.sigma, mus, alphabet=args.alphabet)
     doc = _document(curves)
     files = []
     if out is not None:
-        with atomic_write(out, "w") as fh:
-            if out.suffix == ".json":
-                json.dump(doc, fh, indent=1)
-            else:
-                fh.write(
-                    "length,mu,master_frequency,master_frequency_no_back,mean_fitness,"
-                    "log_growth,threshold,threshold_approx\n"
-                )
-                for i, L in enumerate(curves.lengths):
-                    for j, mu in enumerate(curves.mu):
-                        vals = (
-                            mu,
-                            curves.master_frequency[i, j],
-                            curves.master_frequency_no_back[i, j],
-                            curves.mean_fitness[i, j],
-                            curves.log_growth[i, j],
-                            curves.threshold[i],
-                            curves.threshold_approx[i],
-                        )
-                        fh.write(f"{int(L)}," + ",".join(repr(float(v)) for v in vals) + "\n")
+        if out.suffix == ".json":
+            write_json(out, doc, indent=1)
+        else:
+            with atomic_write(out, "w") as fh:
+                fh.write(_csv(curves))
         files.append(str(out))
     if args.figures:
         from quasispecies.plot.threshold import write_figures
@@ -176,8 +154,7 @@ def run(args) -> int:
     if files:
         doc["files"] = files
     if args.json:
-        print(json.dumps(doc))
-        return 0
+        return print_json(doc)
     print(_table(curves))
     if files:
         print("wrote " + ", ".join(files))
