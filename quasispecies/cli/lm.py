@@ -59,7 +59,7 @@ def arguments(p) -> None:
     sub.required = True
 
     def command(name: str, help: str, func, *, prompt=True, json="print one JSON object on stdout"):
-        q = sub.add_parser(name, help=help)
+        q = sub.add_parser(name, help=help, description=help)
         if prompt:
             q.add_argument("--prompt", required=True, help="the prompt text (non-empty)")
         add_gguf(q)
