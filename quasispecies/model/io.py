@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,10 @@ import numpy as np
 
 from quasispecies.model.files import atomic_write
 from quasispecies.model.mdp import MDP
+from quasispecies.model.tables import SUFFIXES as TABLE_SUFFIXES, load_table_mdp, write_table
+from quasispecies.model.validate import check_distribution
 
 __all__ = ["atomic_write", "load_mdp", "save_mdp"]
-
-
-TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
 def _encode(a: np.ndarray):
@@ -57,6 +57,45 @@ def _decode(x, name: str, path) -> np.ndarray:
         raise ValueError(f"{path}: key {name!r} is not a rectangular array of numbers") from None
 
 
+#: What reading a damaged ``.npz`` can raise: a broken or truncated zip archive
+#: (``BadZipFile``, ``EOFError``, ``zlib.error`` from a corrupt deflate stream), a mutated
+#: zip header (``NotImplementedError``: unknown compression method or version;
+#: ``RuntimeError``: the encrypted flag), a bad ``.npy`` header or short data
+#: (``ValueError``), a missing member (``KeyError``) or an I/O failure (``OSError``).
+_NPZ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    ValueError,
+    OSError,
+)
+
+
+def _numbers(a: np.ndarray, name: str, path) -> np.ndarray:
+    """``a`` if it holds numbers (bool, int or float), else ``ValueError`` naming ``path``."""
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: key {name!r} holds {a.dtype} data, expected numbers")
+    return a
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of an ``.npz`` archive; ``ValueError`` naming the file if it is
+    damaged, not an ``.npz`` archive, or holds non-numeric (or pickled) arrays."""
+    try:
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with z:
+                data = {k: np.asarray(z[k]) for k in z.files}
+    except _NPZ_ERRORS as err:
+        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+    return {k: _numbers(v, k, path) for k, v in data.items()}
+
+
 def save_mdp(path, mdp: MDP, x0=None) -> Path:
     """Write ``mdp`` (and optionally ``x0``) to ``.npz`` or ``.json``, atomically."""
     path = Path(path)
@@ -79,8 +118,6 @@ def save_mdp(path, mdp: MDP, x0=None) -> Path:
         with atomic_write(path, "w") as fh:
             json.dump(doc, fh)
     elif suffix in TABLE_SUFFIXES:
-        from quasispecies.model.tables import write_table
-
         write_table(path, mdp, x0=x0)
     else:
         raise ValueError(
@@ -100,15 +137,9 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
         raise ValueError(f"MDP_FILE: {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        from quasispecies.model.tables import load_table_mdp
-
         return load_table_mdp(path)
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: np.asarray(z[k]) for k in z.files}
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-            raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+        data = _read_npz(path)
     elif suffix == ".json":
         try:
             doc = json.loads(path.read_text())
@@ -119,7 +150,7 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
         data = {}
         for k, v in doc.items():
             if k == "next_state":
-                data[k] = np.asarray(v)
+                data[k] = _numbers(np.asarray(v), k, path)
             elif k in ("P", "R", "pi0", "x0"):
                 data[k] = _decode(v, k, path)
     else:
@@ -140,8 +171,6 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
         raise ValueError(f"{path}: {err}") from None
     x0 = data.get("x0")
     if x0 is not None:
-        from quasispecies.model.validate import check_distribution
-
         try:
             x0 = check_distribution(x0, "x0", size=mdp.num_states)
         except ValueError as err:

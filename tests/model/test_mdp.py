@@ -1,8 +1,6 @@
-"""MDP validation, builders, networkx round trips and file I/O."""
+"""MDP validation, builders and networkx round trips (file I/O: test_io.py)."""
 
 from __future__ import annotations
-
-import json
 
 import networkx as nx
 import numpy as np
@@ -148,77 +146,3 @@ def test_from_networkx_defaults_and_errors():
         qs.from_networkx(bad)
     with pytest.raises(ValueError, match="graph: expected"):
         qs.from_networkx(nx.Graph())
-
-
-# ------------------------------------------------------------------------ I/O
-@pytest.mark.parametrize("suffix", [".npz", ".json"])
-@pytest.mark.parametrize("kind", ["dense", "deterministic"])
-def test_save_load_round_trip(tmp_path, suffix, kind):
-    mdp = qs.random_mdp(6, 3, seed=3, stochastic=kind == "dense", density=0.7)
-    x0 = np.eye(6)[2]
-    path = qs.save_mdp(tmp_path / f"m{suffix}", mdp, x0)
-    back, x0b = qs.load_mdp(path)
-    np.testing.assert_array_equal(x0b, x0)
-    np.testing.assert_allclose(back.P, mdp.P)
-    np.testing.assert_allclose(back.pi0, mdp.pi0)
-    np.testing.assert_allclose(
-        qs.scaled_log_population(back, 0.3, 5, x0), qs.scaled_log_population(mdp, 0.3, 5, x0)
-    )
-    assert [p.name for p in tmp_path.iterdir()] == [f"m{suffix}"]  # no temp file left behind
-
-
-def test_json_file_keeps_minus_inf(tmp_path):
-    R = np.array([[0.0, -np.inf], [1.0, 0.5]])
-    mdp = qs.MDP.from_transitions(np.array([[1, 0], [0, 1]]), R)
-    qs.save_mdp(tmp_path / "m.json", mdp)
-    back, _ = qs.load_mdp(tmp_path / "m.json")
-    np.testing.assert_array_equal(back.R, R)
-
-
-def test_corrupt_and_incomplete_files(tmp_path):
-    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="not a readable .npz"):
-        qs.load_mdp(tmp_path / "bad.npz")
-    np.savez(tmp_path / "partial.npz", P=np.ones((2, 1, 2)) / 2)
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['R'\]"):
-        qs.load_mdp(tmp_path / "partial.npz")
-    (tmp_path / "trunc.json").write_text('{"P": [[[1.0]]], "R": [[0')
-    with pytest.raises(ValueError, match="not valid JSON"):
-        qs.load_mdp(tmp_path / "trunc.json")
-    (tmp_path / "ragged.json").write_text(json.dumps({"P": [[[1.0]], [[0.5, 0.5]]], "R": [[0.0]]}))
-    with pytest.raises(ValueError, match="ragged.json"):
-        qs.load_mdp(tmp_path / "ragged.json")
-    (tmp_path / "rows.json").write_text(
-        json.dumps({"P": [[[0.5, 0.4]], [[0.0, 1.0]]], "R": [[0.0], [0.0]]})
-    )
-    with pytest.raises(ValueError, match="rows.json: P: row"):
-        qs.load_mdp(tmp_path / "rows.json")
-    with pytest.raises(ValueError, match="does not exist"):
-        qs.load_mdp(tmp_path / "nope.npz")
-    (tmp_path / "x.txt").write_text("")
-    with pytest.raises(ValueError, match="unknown file type"):
-        qs.load_mdp(tmp_path / "x.txt")
-
-
-def test_atomic_write_leaves_nothing_on_error(tmp_path):
-    from quasispecies.model.io import atomic_write
-
-    target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError), atomic_write(target) as fh:
-        fh.write("partial")
-        raise RuntimeError("boom")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_gives_plain_open_permissions(tmp_path):
-    import os
-    import stat
-
-    from quasispecies.model.io import atomic_write
-
-    with open(tmp_path / "plain.txt", "w") as fh:
-        fh.write("x")
-    with atomic_write(tmp_path / "atomic.txt") as fh:
-        fh.write("x")
-    mode = [stat.S_IMODE(os.stat(tmp_path / n).st_mode) for n in ("plain.txt", "atomic.txt")]
-    assert mode[0] == mode[1], [oct(m) for m in mode]
