@@ -11,6 +11,7 @@ filter_rounds(eps0, tpr, fpr). The result file is written after every round and 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from quasispecies.cli.options import add_json, add_path, check_at_least, flag_errors, print_json
@@ -115,9 +116,11 @@ def run(args) -> int:
         try:
             threshold = float(threshold)
         except ValueError:
+            threshold = math.nan
+        if not math.isfinite(threshold):
             raise ValueError(
-                f"--threshold: expected 'median' or a number, got {args.threshold!r}"
-            ) from None
+                f"--threshold: expected 'median' or a finite number, got {args.threshold!r}"
+            )
     suffix = "" if args.evaluator == "survey" else "_likelihood"
     result_path = Path(args.result or f"benchmarks/results/chain{suffix}.json")
     if args.no_run:

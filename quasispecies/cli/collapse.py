@@ -76,6 +76,7 @@ def run(args) -> int:
     from quasispecies.plot.selection import collapse_attractor_figure, collapse_entropy_figure
 
     check_at_least(args.n, "--n", 2)
+    check_at_least(args.seed, "--seed", 0)
     check_at_least(args.horizon, "--horizon", 1)
     if args.lm:
         check_at_least(args.depth, "--depth", 1)

@@ -272,8 +272,15 @@ def run_figures(args) -> int:
 def run_serve(args) -> int:
     from quasispecies.bridge.server import serve
 
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port: must be in [0, 65535], got {args.port}")
     lm = _model(args)
-    server, url = serve(lm, args.host, args.port)
+    try:
+        server, url = serve(lm, args.host, args.port)
+    except OSError as err:
+        raise ValueError(
+            f"--host, --port: cannot serve at {args.host}:{args.port} ({err})"
+        ) from None
     if args.json:
         print_json({"url": url, "model": lm.name})
     else:

@@ -9,12 +9,15 @@ back-mutation) and its approximation ln(sigma)/L (Eigen 1971).
 
 from __future__ import annotations
 
+import math
+
 from quasispecies.cli.options import (
     add_json,
     add_out,
     add_path,
     check_at_least,
     check_suffix,
+    flag_errors,
     parse_range,
     print_json,
 )
@@ -126,18 +129,19 @@ def _csv(curves) -> str:
 
 def run(args) -> int:
     from quasispecies.model.files import atomic_write, write_json
-    from quasispecies.sequence.core import error_threshold
+    from quasispecies.sequence import error_threshold
 
     lengths = parse_lengths(args.length)
     mus = parse_range(args.mu, "--mu")
-    if not args.sigma > 1:
+    if not (args.sigma > 1 and math.isfinite(args.sigma)):
         raise ValueError(
-            f"--sigma: the master must be fitter than the rest, sigma > 1; got {args.sigma!r}"
+            f"--sigma: the master must be fitter than the rest, 1 < sigma < inf; got {args.sigma!r}"
         )
     if args.alphabet < 2:
         raise ValueError(f"--alphabet: must be >= 2, got {args.alphabet}")
     out = check_suffix(args.out, "--out", (".json", ".csv")) if args.out else None
-    curves = error_threshold(lengths, args.sigma, mus, alphabet=args.alphabet)
+    with flag_errors({"length": "--length", "sigma": "--sigma", "mu": "--mu"}):
+        curves = error_threshold(lengths, args.sigma, mus, alphabet=args.alphabet)
     doc = _document(curves)
     files = []
     if out is not None:
