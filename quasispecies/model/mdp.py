@@ -69,7 +69,24 @@ def _check_pi0(pi0, S: int, A: int, row_ok: np.ndarray) -> np.ndarray:
 
 @jax.tree_util.register_pytree_node_class
 class MDP:
-    """A validated Markov decision process (see the module docstring for the layout).
+    r"""A validated Markov decision process (see the module docstring for the layout).
+
+    Conventions (DESIGN §1): ``P[s, a, s']`` is the probability that action ``a`` in
+    state ``s`` leads to ``s'``; ``R[s, a, s']`` the reward of that transition;
+    ``pi0[s, a]`` the exploration ("mutation") policy. The replication kernel is
+    ``K[s, a, s'] = pi0[s, a] P[s, a, s']`` and the replication operator at temperature
+    ``T > 0``
+
+    .. math:: W_T[s, s'] = \sum_a K[s, a, s'] \, e^{R[s, a, s'] / T}
+
+    acts on row vectors: a population ``n`` over states is a row vector and
+    ``n_{t+1} = n_t W_T`` (the discrete quasispecies equation, Eigen 1971, with an MDP's
+    transitions as the mutations). At ``T = 0`` the same operator is read in the
+    max-plus semiring, ``u_{t+1}(s') = max_{(s, a): K > 0} u_t(s) + R[s, a, s']``.
+
+    An ``MDP`` is a JAX pytree (its arrays are the leaves), so it passes through ``jit``
+    and ``vmap``; it is never mutated after construction except for the optional
+    ``labels``, ``action_labels`` and ``grid_shape`` annotations.
 
     Parameters
     ----------
@@ -194,11 +211,13 @@ class MDP:
 
     # ---------------------------------------------------------------- pytree
     def tree_flatten(self):
+        """Leaves ``(next_state, prob, reward, pi0)``; sizes, layout and reward shape as aux data."""
         children = (self.next_state, self.prob, self.reward, self.pi0)
         return children, (self.num_states, self.num_actions, self.dense, self._reward_shape)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
+        """Rebuild from :meth:`tree_flatten` without re-validating (labels are not kept)."""
         self = cls.__new__(cls)
         self.next_state, self.prob, self.reward, self.pi0 = children
         self.num_states, self.num_actions, self.dense, self._reward_shape = aux
@@ -210,10 +229,13 @@ class MDP:
     # ------------------------------------------------------------- derived data
     @property
     def shape(self) -> tuple[int, int]:
+        """``(S, A)``: number of states and of actions."""
         return (self.num_states, self.num_actions)
 
     @property
     def num_successors(self) -> int:
+        """``B``, the length of the successor lists (``S`` for a dense MDP, 1 for a
+        deterministic one from :meth:`from_transitions`)."""
         return int(self.prob.shape[2])
 
     @property
@@ -259,7 +281,8 @@ class MDP:
         return out
 
     def arrays(self):
-        """The arrays the kernels consume, as JAX arrays: ``(next_state, log_kernel, reward)``.
+        """The arrays the kernels consume, as JAX arrays: ``(next_state, log_kernel, reward)``,
+        each ``(S, A, B)``: the kernels compute ``W_T`` as ``log K + R / T`` over these lists.
 
         ``reward`` has ``-inf`` replaced by 0 (those entries are already removed by
         ``log_kernel = -inf``), so no ``-inf - -inf`` can arise downstream.

@@ -58,6 +58,7 @@ class Table:
 
     @property
     def columns(self) -> list[str]:
+        """The columns present: the required four, then those optional ones that are set."""
         return list(REQUIRED) + [c for c in OPTIONAL if getattr(self, c) is not None]
 
     def rows(self) -> list[dict]:

@@ -13,6 +13,8 @@ SUM_ATOL = 1e-8
 
 
 def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """``x`` as a float64 array, optionally of ``ndim`` dimensions (an int or a tuple of
+    allowed ones); ``ValueError`` naming ``name`` if it is not numbers or has the wrong rank."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -27,7 +29,8 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -
 
 
 def check_probabilities(p: np.ndarray, name: str) -> None:
-    """No NaN, no infinity, nothing negative."""
+    """Entries of a probability array: no NaN, no infinity, nothing negative (``ValueError``
+    naming ``name`` and, for a negative entry, its index)."""
     if np.isnan(p).any():
         raise ValueError(f"{name}: contains NaN")
     if np.isinf(p).any():
@@ -68,6 +71,7 @@ def check_temperature(T, name: str = "T") -> tuple[np.ndarray, bool]:
 
 
 def check_nonneg_int(n, name: str, minimum: int = 0) -> int:
+    """``n`` as an ``int >= minimum`` (bools and floats are rejected, NumPy integers accepted)."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise ValueError(f"{name}: expected an integer, got {n!r}")
     if n < minimum:
