@@ -79,7 +79,7 @@ def simulate_buffers(
     import jax
     import numpy as np
 
-    from quasispecies.selection.core import filter_rounds, simulate_chaining
+    from quasispecies.selection.chaining import filter_rounds, simulate_chaining
 
     e0, t, f = summary["eps"][0], summary["tpr0"], summary["fpr0"]
     out = {"exact": filter_rounds(e0, t, f, rounds).tolist(), "buffers": {}}

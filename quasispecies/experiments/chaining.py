@@ -6,7 +6,7 @@ answers it rates highly, put them in the context, and repeat. If the rater passe
 answers with probability ``tpr`` and wrong ones with ``fpr < tpr``, the kept answers are
 wrong at the rate ``eps fpr / (eps fpr + (1 - eps) tpr)``; if the model then errs at the
 rate of its context (its "idealised LM" assumption), the error odds fall by ``fpr / tpr``
-per round (:func:`quasispecies.selection.core.filter_rounds`).
+per round (:func:`quasispecies.selection.chaining.filter_rounds`).
 
 This module measures each link of that argument on a bundled set of factual questions
 (``quasispecies/data/questions.jsonl``, short answers with accepted aliases):
@@ -295,7 +295,7 @@ def run_chain(
     result_path : JSON file written atomically after every round; an existing file with
         the same configuration is resumed.
     """
-    from quasispecies.selection.core import filter_rounds, filter_step
+    from quasispecies.selection.chaining import filter_rounds, filter_step
 
     fmt = fmt or ChatFormat()
     questions = load_questions() if questions is None else list(questions)
@@ -424,7 +424,7 @@ def summarise(result: dict[str, Any], *, filter_rounds=None, filter_step=None) -
     contexts the round was conditioned on).
     """
     if filter_rounds is None or filter_step is None:
-        from quasispecies.selection.core import filter_rounds, filter_step
+        from quasispecies.selection.chaining import filter_rounds, filter_step
     rounds = result["rounds"]
     eps, buf, tpr, fpr, auc, npass, ctx_err, secs = [], [], [], [], [], [], [], []
     auc_lik: list[float] = []

@@ -1,20 +1,31 @@
-"""Selection by a reward or an evaluator: tilting, best-of-n, evaluator-filtered chaining,
-and the mode-collapse measures (:mod:`.collapse`).
+"""Selection by a reward or an evaluator, and what it does to a distribution.
+
+Modules: :mod:`.tilt` (the KL-regularised tilt ``p0 exp(r / beta) / Z``, soft selection),
+:mod:`.best_of_n` (the exact best-of-``n`` law and its KL / win-rate bounds),
+:mod:`.chaining` (evaluator-filtered iterative chaining, exact and finite-buffer),
+:mod:`.collapse` (the mode-collapse measures; ``qs.collapse``), :mod:`.tree` (token-tree
+sequence- and token-level distributions, re-exported by :mod:`.collapse`) and
+:mod:`.validate` (the argument checks they share).
 """
 
 from __future__ import annotations
 
-from quasispecies.selection.core import (
+from quasispecies.selection.best_of_n import (
     BestOfN as BestOfN,
     best_of_n as best_of_n,
     best_of_n_kl_bound as best_of_n_kl_bound,
     best_of_n_stats as best_of_n_stats,
     best_of_n_win_rate_bound as best_of_n_win_rate_bound,
+)
+from quasispecies.selection.chaining import (
+    ChainSimulation as ChainSimulation,
     filter_rounds as filter_rounds,
     filter_step as filter_step,
-    kl_divergence as kl_divergence,
     rounds_to_reach as rounds_to_reach,
     simulate_chaining as simulate_chaining,
+)
+from quasispecies.selection.tilt import (
+    kl_divergence as kl_divergence,
     soft_select as soft_select,
     survival as survival,
     tilt as tilt,
@@ -23,6 +34,7 @@ from quasispecies.selection.core import (
 
 __all__ = [
     "BestOfN",
+    "ChainSimulation",
     "best_of_n",
     "best_of_n_kl_bound",
     "best_of_n_stats",

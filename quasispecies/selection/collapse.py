@@ -1,6 +1,6 @@
 r"""Mode collapse, measured: what tilting by a reward does to a distribution's support.
 
-Tilting ``p_beta ∝ p0 exp(r / beta)`` (:func:`quasispecies.selection.core.tilt`, the fixed point
+Tilting ``p_beta ∝ p0 exp(r / beta)`` (:func:`quasispecies.selection.tilt.tilt`, the fixed point
 of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the evidence
 ``exp(r / beta)``. Three measurements make its side effects visible:
 
@@ -32,9 +32,11 @@ of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the ev
 
 All three are computed for plain distributions (this module's kernels, ``vmap`` over the
 strength or temperature axis), for MDP path distributions (:func:`path_distribution`, built
-on :func:`quasispecies.paths.core.enumerate`: the population at temperature ``T`` over paths
+on :func:`quasispecies.paths.enumerate`: the population at temperature ``T`` over paths
 *is* the tilt of the exploration measure by the return, ``beta = T``) and for language-model token trees, at the sequence level and at the
-token level (:func:`tree_sequence_probs`, :func:`tree_token_probs`, :func:`tree_tilt_logits`).
+token level (:func:`tree_sequence_probs`, :func:`tree_token_probs`, :func:`tree_tilt_logits`,
+which live in :mod:`quasispecies.selection.tree` and are re-exported here, so
+``qs.collapse`` is the one namespace of the collapse measures).
 
 References: Korbak, Perez & Buckley (2022), "RL with KL penalties is better viewed as
 Bayesian inference"; Todorov (2009) for the soft-Bellman messages used on trees.
@@ -49,15 +51,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
-from quasispecies.model.validate import (
-    as_float_array,
-    check_distribution,
-    check_nonneg_int,
-    check_rewards,
+from quasispecies.model.validate import as_float_array, check_distribution, check_nonneg_int
+from quasispecies.selection.tilt import log_prob, log_tilt, tilt
+from quasispecies.selection.tree import (
+    Tree as Tree,
+    tree_from_token_tree as tree_from_token_tree,
+    tree_sequence_probs as tree_sequence_probs,
+    tree_tilt_logits as tree_tilt_logits,
+    tree_token_probs as tree_token_probs,
 )
-from quasispecies.selection.core import _check_beta, _check_dist_reward, _log_tilt
+from quasispecies.selection.validate import check_beta, check_dist_reward, check_strength
+from quasispecies.semiring import log_normalise
 
 __all__ = [
     "PathDistribution",
@@ -104,25 +109,6 @@ def perplexity(p) -> np.ndarray:
     return np.exp(entropy(p))
 
 
-def _check_strength(strength, name: str = "strength") -> tuple[np.ndarray, bool]:
-    s = as_float_array(strength, name, ndim=(0, 1))
-    if s.ndim == 1 and s.size == 0:
-        raise ValueError(f"{name}: empty array")
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"{name}: must be finite")
-    if (s < 0).any():
-        raise ValueError(f"{name}: must be >= 0 (it is 1/beta), got {s[s < 0].ravel()[0]!r}")
-    return s, s.ndim == 1
-
-
-def _check_tau(tau) -> tuple[np.ndarray, bool]:
-    return _check_beta(tau, "tau")
-
-
-def _logp(p: jax.Array) -> jax.Array:
-    return jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)), -jnp.inf)
-
-
 # ------------------------------------------------------------------------ tilt curves
 class TiltCurve(NamedTuple):
     """Measures of ``p_lambda ∝ p0 exp(lambda r)`` along a sweep of ``lambda = 1/beta``.
@@ -146,7 +132,7 @@ class TiltCurve(NamedTuple):
 
 
 def _curve_point(logp0: jax.Array, r: jax.Array, lam: jax.Array):
-    logp, _ = _log_tilt(logp0, r, lam)
+    logp, _ = log_tilt(logp0, r, lam)
     p = jnp.exp(logp)
     live = p > 0
     H = _entropy(p)
@@ -159,7 +145,7 @@ def _curve_point(logp0: jax.Array, r: jax.Array, lam: jax.Array):
 
 @jax.jit
 def _curve_kernel(p0: jax.Array, r: jax.Array, lam: jax.Array):
-    return jax.vmap(_curve_point, in_axes=(None, None, 0))(_logp(p0), r, lam)
+    return jax.vmap(_curve_point, in_axes=(None, None, 0))(log_prob(p0), r, lam)
 
 
 def tilt_curve(p0, r, strength) -> TiltCurve:
@@ -177,8 +163,8 @@ def tilt_curve(p0, r, strength) -> TiltCurve:
     p0 : (N,) distribution; r : (N,) rewards (``-inf`` excludes an outcome);
     strength : scalar or (B,) array of ``lambda >= 0``.
     """
-    p0, r = _check_dist_reward(p0, r, "p0", "r")
-    lam, _ = _check_strength(strength)
+    p0, r = check_dist_reward(p0, r, "p0", "r")
+    lam, _ = check_strength(strength)
     lam1 = np.atleast_1d(lam)
     if not ((p0 > 0) & np.isfinite(r)).any():
         raise ValueError("r: every outcome with positive p0 has reward -inf; nothing survives")
@@ -192,8 +178,8 @@ def tilt_curve(p0, r, strength) -> TiltCurve:
 @jax.jit
 def _reheat_kernel(p: jax.Array, inv_tau: jax.Array) -> jax.Array:
     def one(it):
-        z = jnp.where(p > 0, _logp(p) * it, -jnp.inf)
-        return jnp.exp(z - logsumexp(z))
+        z = jnp.where(p > 0, log_prob(p) * it, -jnp.inf)
+        return jnp.exp(log_normalise(z))
 
     return jax.vmap(one)(inv_tau)
 
@@ -205,7 +191,7 @@ def reheat(p, tau) -> np.ndarray:
     (heating cannot restore support that is gone). ``tau`` may be a 1-D sweep.
     """
     p = check_distribution(p, "p")
-    t, sweep = _check_tau(tau)
+    t, sweep = check_beta(tau, "tau")
     out = np.asarray(_reheat_kernel(jnp.asarray(p), jnp.asarray(1.0 / np.atleast_1d(t))))
     return out if sweep else out[0]
 
@@ -235,11 +221,11 @@ class ReheatGrid(NamedTuple):
 
 @jax.jit
 def _reheat_grid_kernel(p0: jax.Array, r: jax.Array, lam: jax.Array, inv_tau: jax.Array):
-    logp0 = _logp(p0)
+    logp0 = log_prob(p0)
 
     def cell(l, it):
         # p_lambda^(1/tau) ∝ p0^(1/tau) exp(lambda r / tau): one tilt of the heated prior.
-        lp, _ = _log_tilt(logp0 * it, r, l * it)
+        lp, _ = log_tilt(logp0 * it, r, l * it)
         return _entropy(jnp.exp(lp))
 
     return jax.vmap(lambda l: jax.vmap(lambda it: cell(l, it))(inv_tau))(lam)
@@ -253,9 +239,9 @@ def reheating(p0, r, strength, tau) -> ReheatGrid:
     underflow). Compare ``entropy[:, k]`` with ``base_entropy[k]``: the untuned model at
     the same temperature.
     """
-    p0, r = _check_dist_reward(p0, r, "p0", "r")
-    lam, _ = _check_strength(strength)
-    t, _ = _check_tau(tau)
+    p0, r = check_dist_reward(p0, r, "p0", "r")
+    lam, _ = check_strength(strength)
+    t, _ = check_beta(tau, "tau")
     lam1, t1 = np.atleast_1d(lam), np.atleast_1d(t)
     if not ((p0 > 0) & np.isfinite(r)).any():
         raise ValueError("r: every outcome with positive p0 has reward -inf; nothing survives")
@@ -282,7 +268,7 @@ def attractor(p0, r, rtol: float = 1e-12) -> np.ndarray:
 
     (rewards within ``rtol (1 + |r*|)`` of the best count as tied).
     """
-    p0, r = _check_dist_reward(p0, r, "p0", "r")
+    p0, r = check_dist_reward(p0, r, "p0", "r")
     live = (p0 > 0) & np.isfinite(r)
     if not live.any():
         raise ValueError("r: every outcome with positive p0 has reward -inf; nothing survives")
@@ -296,7 +282,7 @@ def attractor(p0, r, rtol: float = 1e-12) -> np.ndarray:
 def _iterate_kernel(p0, r, inv_beta, steps: int, reward_fn):
     def step(p, _):
         rew = r if reward_fn is None else reward_fn(p)
-        lp, _ = _log_tilt(_logp(p), rew, inv_beta)
+        lp, _ = log_tilt(log_prob(p), rew, inv_beta)
         q = jnp.exp(lp)
         return q, q
 
@@ -315,7 +301,7 @@ def iterate_tilt(p0, r, beta, steps: int) -> np.ndarray:
     Returns the trajectory, ``(steps + 1, N)``, row 0 = ``p0``.
     """
     p0 = check_distribution(p0, "p0")
-    b, sweep = _check_beta(beta)
+    b, sweep = check_beta(beta)
     if sweep:
         raise ValueError(f"beta: expected a scalar, got shape {b.shape}")
     steps = check_nonneg_int(steps, "steps")
@@ -329,7 +315,7 @@ def iterate_tilt(p0, r, beta, steps: int) -> np.ndarray:
             )
     else:
         fn = None
-        _, r_np = _check_dist_reward(p0, r, "p0", "r")
+        _, r_np = check_dist_reward(p0, r, "p0", "r")
         r_arr = jnp.asarray(r_np)
     out = _iterate_kernel(jnp.asarray(p0), r_arr, jnp.asarray(1.0 / float(b)), steps, fn)
     return np.asarray(out)
@@ -361,10 +347,8 @@ class PathDistribution(NamedTuple):
 
     def probs(self, T) -> np.ndarray:
         r"""Path distribution at temperature ``T`` (> 0, or a 1-D sweep):
-        ``x0 prod K exp(G / T) / Z`` = :func:`quasispecies.selection.core.tilt` of
+        ``x0 prod K exp(G / T) / Z`` = :func:`quasispecies.selection.tilt.tilt` of
         :attr:`base` by the return with ``beta = T``. ``T = 0`` is the :func:`attractor`."""
-        from quasispecies.selection.core import tilt
-
         T_arr = as_float_array(T, "T", ndim=(0, 1))
         if T_arr.ndim == 0 and T_arr == 0:
             return attractor(self.base, self.returns)
@@ -383,193 +367,16 @@ def path_distribution(
     same :func:`tilt_curve` / :func:`reheating` as for a plain distribution, with
     ``p0 = path.base``, ``r = path.returns``, ``strength = 1 / T``.
 
-    Enumerates with :func:`quasispecies.paths.core.enumerate` (``x0``: a probability vector, a
+    Enumerates with :func:`quasispecies.paths.enumerate` (``x0``: a probability vector, a
     start state, or None for uniform; ``max_bytes`` as there: too many paths is a
     ``ValueError`` naming ``horizon``).
     """
-    from quasispecies import paths
+    from quasispecies.paths import enumerate as enumerate_paths
 
-    p = paths.enumerate(mdp, 1.0, horizon, x0, max_bytes=max_bytes, progress=False)
+    p = enumerate_paths(mdp, 1.0, horizon, x0, max_bytes=max_bytes, progress=False)
     return PathDistribution(
         np.asarray(p.states),
         np.asarray(p.actions),
         np.asarray(p.log_prior, dtype=np.float64),
         np.asarray(p.reward, dtype=np.float64),
     )
-
-
-# ------------------------------------------------------------------------ token trees
-class Tree(NamedTuple):
-    """A rooted tree of token prefixes (state 0 = the prompt).
-
-    Attributes
-    ----------
-    parent : (S,) int, ``-1`` for the root.
-    logp : (S,) log-probability of the token that leads *into* each state
-        (``log p(token | parent prefix)``; 0 at the root).
-    depth : (S,) int.
-    """
-
-    parent: np.ndarray
-    logp: np.ndarray
-    depth: np.ndarray
-
-    @property
-    def leaves(self) -> np.ndarray:
-        """States without children, in state order."""
-        has_child = np.zeros(len(self.parent), dtype=bool)
-        has_child[self.parent[self.parent >= 0]] = True
-        return np.flatnonzero(~has_child)
-
-    @property
-    def sequence_logp(self) -> np.ndarray:
-        """``log p(continuation | prompt)`` of every state: the sum of ``logp`` from the root."""
-        out = np.zeros(len(self.parent))
-        for d in range(1, int(self.depth.max()) + 1):
-            lvl = np.flatnonzero(self.depth == d)
-            out[lvl] = out[self.parent[lvl]] + self.logp[lvl]
-        return out
-
-
-def _segment_lse(vals: np.ndarray, seg: np.ndarray, num: int) -> np.ndarray:
-    """``log sum exp`` of ``vals`` grouped by ``seg`` (``-inf`` for an empty group)."""
-    m = np.full(num, -np.inf)
-    np.maximum.at(m, seg, vals)
-    ms = np.where(np.isfinite(m), m, 0.0)
-    tot = np.zeros(num)
-    np.add.at(tot, seg, np.exp(vals - ms[seg]))
-    with np.errstate(divide="ignore"):
-        return np.where(tot > 0, ms + np.log(tot), -np.inf)
-
-
-def _check_tree(parent, logp, depth) -> Tree:
-    parent = np.asarray(parent, dtype=np.int64)
-    depth = np.asarray(depth, dtype=np.int64)
-    logp = as_float_array(logp, "logp", ndim=1)
-    S = len(parent)
-    if parent.ndim != 1 or S == 0:
-        raise ValueError(f"parent: expected a non-empty 1-D array, got shape {parent.shape}")
-    if logp.shape != (S,) or depth.shape != (S,):
-        raise ValueError(
-            f"logp, depth: expected shape {(S,)} to match parent, got {logp.shape}, {depth.shape}"
-        )
-    if parent[0] != -1 or depth[0] != 0 or (parent[1:] < 0).any() or (parent >= S).any():
-        raise ValueError(
-            "parent: state 0 must be the only root (parent -1) and parents must be states"
-        )
-    if (depth[1:] != depth[parent[1:]] + 1).any():
-        raise ValueError("depth: must be the parent's depth + 1")
-    check_rewards(logp, "logp")
-    if (logp[1:] > 1e-9).any() or np.isneginf(logp[1:]).any():  # 1e-9: float32 LM log-probs
-        raise ValueError("logp: token log-probabilities must be finite and <= 0")
-    return Tree(parent, logp, depth)
-
-
-def tree_from_token_tree(tt) -> Tree:
-    """A :class:`Tree` from :func:`quasispecies.bridge.token_tree`'s result (its ``parent``,
-    ``depth`` and path log-probabilities), or from any object with ``.mdp`` (deterministic,
-    state 0 the root, children reached by allowed actions) and ``.depth``."""
-    depth = np.asarray(tt.depth, dtype=np.int64)
-    if hasattr(tt, "parent") and hasattr(tt, "logprob"):
-        parent = np.asarray(tt.parent, dtype=np.int64)
-        seq = np.asarray(tt.logprob, dtype=np.float64)
-        logp = np.where(parent >= 0, seq - seq[np.maximum(parent, 0)], 0.0)
-        return _check_tree(parent, logp, depth)
-    mdp = tt.mdp
-    S = mdp.num_states
-    parent = np.full(S, -1, dtype=np.int64)
-    logp = np.zeros(S)
-    ns, rew, pi0 = mdp.next_state[:, :, 0], mdp.reward[:, :, 0], mdp.pi0
-    for s in range(S):
-        for a in range(mdp.num_actions):
-            c = int(ns[s, a])
-            if pi0[s, a] > 0 and c != s and np.isfinite(rew[s, a]):
-                parent[c] = s
-                logp[c] = rew[s, a]
-    return _check_tree(parent, logp, depth)
-
-
-def _leaf_reward(tree: Tree, reward, name: str = "reward") -> np.ndarray:
-    leaves = tree.leaves
-    r = as_float_array(reward, name, ndim=1)
-    if r.shape != leaves.shape:
-        raise ValueError(
-            f"{name}: expected one value per leaf, shape {leaves.shape}, got {r.shape}"
-        )
-    check_rewards(r, name)
-    return r
-
-
-def tree_sequence_probs(tree: Tree, T: float = 1.0, reward=None, beta: float = 1.0) -> np.ndarray:
-    r"""Sequence-level distribution over the leaves:
-
-    .. math:: q(y) \propto p(y)^{1/T}\, e^{r(y)/\beta}
-
-    (the tree's population at depth ``H`` under the path sum at temperature ``T``,
-    tilted by a leaf reward ``r``). Returns ``(L,)`` over ``tree.leaves``.
-    """
-    T_arr, _ = _check_beta(T, "T")
-    b, _ = _check_beta(beta)
-    seq = tree.sequence_logp[tree.leaves]
-    r = np.zeros_like(seq) if reward is None else _leaf_reward(tree, reward)
-    z = seq / float(T_arr) + r / float(b)
-    z = z - z.max()
-    w = np.exp(z)
-    return w / w.sum()
-
-
-def tree_tilt_logits(tree: Tree, reward=None, beta: float = 1.0, T: float = 1.0) -> np.ndarray:
-    r"""Per-state logits of the token-level policy that realises a sequence-level tilt.
-
-    Backward (soft-Bellman) messages ``log Z(y) = r(y) / beta`` at a leaf and
-    ``log Z(s) = logsumexp_c [logp(c) / T + log Z(c)]`` inside; the policy
-    ``pi(c | s) ∝ exp(logp(c) / T + log Z(c))`` samples leaves exactly from
-    :func:`tree_sequence_probs` (Todorov 2009; this is how a KL-regularised fine-tune
-    distributes the sequence-level tilt over tokens). Returns ``(S,)``: the logit of
-    the edge into each state (0 at the root).
-    """
-    T_arr, _ = _check_beta(T, "T")
-    b, _ = _check_beta(beta)
-    leaves = tree.leaves
-    r = np.zeros(len(leaves)) if reward is None else _leaf_reward(tree, reward)
-    S = len(tree.parent)
-    logZ = np.full(S, -np.inf)
-    logZ[leaves] = r / float(b)
-    edge = tree.logp / float(T_arr)
-    for d in range(int(tree.depth.max()), 0, -1):
-        lvl = np.flatnonzero(tree.depth == d)
-        inner = _segment_lse(edge[lvl] + logZ[lvl], tree.parent[lvl], S)
-        parents = np.unique(tree.parent[lvl])
-        logZ[parents] = inner[parents]
-    logits = edge + logZ
-    logits[0] = 0.0
-    return logits
-
-
-def tree_token_probs(tree: Tree, tau: float = 1.0, logits=None) -> np.ndarray:
-    r"""Token-level sampling: draw each token from ``softmax(logits / tau)`` over the children
-    of the current prefix, and return the resulting distribution over the leaves,
-
-    .. math:: q_\tau(y) = \prod_{t} \frac{e^{\ell(y_{\le t})/\tau}}{\sum_{c \in
-              \mathrm{children}(y_{<t})} e^{\ell(c)/\tau}}.
-
-    With ``logits = None`` the logits are the LM's own token log-probs (ordinary
-    temperature sampling restricted to the tree, locally renormalised); with
-    :func:`tree_tilt_logits` they are the tuned policy's. This is *not* the sequence-level
-    ``p^(1/tau)``: the normaliser is taken per prefix, not over whole sequences.
-    """
-    t, _ = _check_beta(tau, "tau")
-    ell = tree.logp if logits is None else as_float_array(logits, "logits", ndim=1)
-    if ell.shape != tree.logp.shape:
-        raise ValueError(f"logits: expected shape {tree.logp.shape}, got {ell.shape}")
-    S = len(tree.parent)
-    z = ell / float(t)
-    kids = np.flatnonzero(tree.parent >= 0)
-    lognorm = _segment_lse(z[kids], tree.parent[kids], S)  # per-prefix normaliser
-    logq = np.zeros(S)
-    for d in range(1, int(tree.depth.max()) + 1):
-        lvl = np.flatnonzero(tree.depth == d)
-        par = tree.parent[lvl]
-        logq[lvl] = logq[par] + z[lvl] - lognorm[par]
-    q = np.exp(logq[tree.leaves])
-    return q / q.sum()

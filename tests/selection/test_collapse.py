@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import quasispecies as qs
+from tests.reference import selection as ref
 from tests.reference.dense import dense_arrays, path_log_weights
 
 col = qs.collapse
@@ -35,11 +36,10 @@ def test_tilt_curve_against_numpy_and_derivative():
     lam = np.linspace(0, 6, 61)
     c = col.tilt_curve(p0, r, lam)
     for i, l in enumerate(lam):
-        w = p0 * np.exp(l * (r - r.max()))
-        p = w / w.sum()
+        p = ref.tilt_strength(p0, r, l)
         np.testing.assert_allclose(c.probs[i], p, rtol=1e-11, atol=1e-300)
-        np.testing.assert_allclose(c.entropy[i], -(p * np.log(p)).sum(), rtol=1e-11)
-        np.testing.assert_allclose(c.kl[i], (p * np.log(p / p0)).sum(), rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(c.entropy[i], ref.entropy(p), rtol=1e-11)
+        np.testing.assert_allclose(c.kl[i], ref.kl(p, p0), rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(c.mean_reward[i], p @ r, rtol=1e-11)
     assert np.all(np.diff(c.kl) > 0)  # dKL/dlambda = lambda Var(r) >= 0
     np.testing.assert_allclose(c.perplexity, np.exp(c.entropy), rtol=1e-14)
@@ -48,10 +48,7 @@ def test_tilt_curve_against_numpy_and_derivative():
     for l in (0.3, 1.0, 3.0):
         up, dn, mid = (col.tilt_curve(p0, r, x) for x in (l + h, l - h, l))
         dH = (up.entropy[0] - dn.entropy[0]) / (2 * h)
-        p = mid.probs[0]
-        var = p @ r**2 - (p @ r) ** 2
-        cov = p @ (r * np.log(p0)) - (p @ r) * (p @ np.log(p0))
-        np.testing.assert_allclose(dH, -l * var - cov, rtol=1e-6)
+        np.testing.assert_allclose(dH, ref.entropy_derivative(mid.probs[0], r, p0, l), rtol=1e-6)
     # from a uniform prior the entropy falls monotonically
     flat = col.tilt_curve(np.full(30, 1 / 30), r, lam)
     assert np.all(np.diff(flat.entropy) < 0)
@@ -180,39 +177,23 @@ def _random_tree(rng, depth=3, k=3):
     return col.Tree(np.array(parent), np.array(logp), np.array(dep))
 
 
-def _leaf_paths(tree):
-    out = []
-    for leaf in tree.leaves:
-        path, s = [], leaf
-        while s > 0:
-            path.append(s)
-            s = tree.parent[s]
-        out.append(path[::-1])
-    return out
-
-
 def test_tree_sequence_and_token_level_against_products():
     rng = np.random.default_rng(3)
     tree = _random_tree(rng)
-    paths = _leaf_paths(tree)
-    reward = rng.normal(size=len(paths))
+    reward = rng.normal(size=len(ref.leaf_paths(tree.parent)))
     for T, beta in [(1.0, 1.0), (0.5, 0.3), (2.0, 5.0)]:
-        seq = np.array([sum(tree.logp[s] for s in path) for path in paths])
-        w = np.exp(seq / T + reward / beta)
         np.testing.assert_allclose(
-            col.tree_sequence_probs(tree, T, reward, beta), w / w.sum(), rtol=1e-12
+            col.tree_sequence_probs(tree, T, reward, beta),
+            ref.tree_sequence_probs(tree.parent, tree.logp, T, reward, beta),
+            rtol=1e-12,
         )
     # token level at temperature tau: product of local softmaxes over siblings
     for tau in (0.5, 1.0, 3.0):
-        q = []
-        for path in paths:
-            prob = 1.0
-            for s in path:
-                sib = np.flatnonzero(tree.parent == tree.parent[s])
-                z = np.exp(tree.logp[sib] / tau)
-                prob *= np.exp(tree.logp[s] / tau) / z.sum()
-            q.append(prob)
-        np.testing.assert_allclose(col.tree_token_probs(tree, tau), q, rtol=1e-12)
+        np.testing.assert_allclose(
+            col.tree_token_probs(tree, tau),
+            ref.tree_token_probs(tree.parent, tree.logp, tau),
+            rtol=1e-12,
+        )
     # token-level and sequence-level temperature differ in general
     assert np.abs(col.tree_token_probs(tree, 2.0) - col.tree_sequence_probs(tree, 2.0)).max() > 1e-3
 
@@ -305,3 +286,31 @@ def test_brute_force_path_count():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"^{name}:"):
         call()
+
+
+def test_collapse_namespace_reexports_the_tree_module():
+    """``qs.collapse`` is one namespace: the token-tree functions live in selection.tree."""
+    from quasispecies.selection import tree
+
+    for name in tree.__all__:
+        assert getattr(col, name) is getattr(tree, name)
+    assert set(tree.__all__) <= set(col.__all__)
+
+
+def test_log_tilt_gradients_stay_finite():
+    """``-inf`` (zero prior mass, excluded outcome) is the log zero: no NaN in the gradient."""
+    import jax
+
+    from quasispecies.selection.tilt import log_prob, log_tilt
+
+    p0 = jnp.array([0.5, 0.0, 0.3, 0.2])
+    r = jnp.array([1.0, 2.0, -jnp.inf, 0.5])
+
+    def f(lam):
+        logp, logZ = log_tilt(log_prob(p0), r, lam)
+        return logZ + jnp.sum(jnp.where(jnp.isfinite(logp), logp, 0.0))
+
+    g = jax.grad(f)(2.0)
+    assert np.isfinite(float(g))
+    gp = jax.grad(lambda p: log_tilt(log_prob(p), r, 2.0)[1])(p0)
+    assert np.all(np.isfinite(np.asarray(gp)))

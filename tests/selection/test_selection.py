@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import quasispecies as qs
+from tests.reference import selection as ref
 
 sel = qs.selection
 
@@ -56,8 +55,7 @@ def test_tilt_is_kl_regularised_optimum(jit_mode):
         p0, r, beta = _random_dist(rng, n), rng.normal(size=n) * 3, float(rng.uniform(0.05, 5))
         p = np.asarray(sel.tilt(p0, r, beta))
         # brute force: p0 exp(r/beta) / Z in NumPy
-        w = p0 * np.exp((r - r.max()) / beta)
-        np.testing.assert_allclose(p, w / w.sum(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(p, ref.tilt(p0, r, beta), rtol=1e-12, atol=1e-15)
         # Donsker-Varadhan: E_p[r] - beta KL(p||p0) = beta log Z, and any other q scores less
         val = p @ r - beta * sel.kl_divergence(p, p0)
         np.testing.assert_allclose(val, float(sel.tilt_log_partition(p0, r, beta)), rtol=1e-10)
@@ -118,11 +116,9 @@ def test_best_of_n_matches_cdf_formula(jit_mode):
     for _ in range(25 if jit_mode == "jit" else 3):  # eager mode dispatches op by op: slow
         N = int(rng.choice([1, 3, 8, 14]))  # few shapes: few compilations
         p, r, n = _random_dist(rng, N), rng.normal(size=N), int(rng.integers(1, 60))
-        order = np.argsort(r)
-        F = np.empty(N)
-        F[order] = np.cumsum(p[order])
-        Fm = F - p
-        np.testing.assert_allclose(sel.best_of_n(p, r, n), F**n - Fm**n, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(
+            sel.best_of_n(p, r, n), ref.best_of_n_cdf(p, r, n), rtol=1e-10, atol=1e-15
+        )
 
 
 def test_best_of_n_ties_share_mass():
@@ -132,13 +128,7 @@ def test_best_of_n_ties_share_mass():
         N = int(rng.integers(2, 6))
         p, n = _random_dist(rng, N, zeros=True), int(rng.integers(1, 5))
         r = rng.integers(0, 3, size=N).astype(float)  # many ties
-        exact = np.zeros(N)
-        for draw in itertools.product(range(N), repeat=n):
-            w = np.prod(p[list(draw)])
-            best = max(r[i] for i in draw)
-            winners = [i for i in draw if r[i] == best]
-            for i in winners:
-                exact[i] += w / len(winners)
+        exact = ref.best_of_n_enumerate(p, r, n)
         np.testing.assert_allclose(sel.best_of_n(p, r, n), exact, rtol=1e-11, atol=1e-15)
 
 
@@ -147,13 +137,7 @@ def test_best_of_n_monte_carlo():
     p = np.array([0.05, 0.3, 0.25, 0.1, 0.3])
     r = np.array([3.0, 1.0, 1.0, 2.0, 0.0])
     n, M = 3, 200_000
-    draws = rng.choice(len(p), size=(M, n), p=p)
-    rd = r[draws]
-    is_best = rd == rd.max(axis=1, keepdims=True)
-    # uniform choice among tied best draws
-    pick = np.argmax(is_best * rng.random((M, n)), axis=1)
-    chosen = draws[np.arange(M), pick]
-    freq = np.bincount(chosen, minlength=len(p)) / M
+    freq = ref.best_of_n_monte_carlo(rng, p, r, n, M)  # uniform choice among tied best draws
     exact = np.asarray(sel.best_of_n(p, r, n))
     sd = np.sqrt(exact * (1 - exact) / M)
     # 5 standard errors: a false alarm has probability ~6e-7 per entry.
@@ -223,14 +207,9 @@ def test_filter_rounds_recurrence_and_odds(jit_mode):
         eps = sel.filter_rounds(e0, t, f, k)
         assert eps.shape == (k + 1,)
         # literal recurrence in plain Python
-        e, ref = e0, [e0]
-        for _ in range(k):
-            e = e * f / (e * f + (1 - e) * t)
-            ref.append(e)
-        np.testing.assert_allclose(eps, ref, rtol=1e-12)
+        np.testing.assert_allclose(eps, ref.filter_recurrence(e0, t, f, k), rtol=1e-12)
         # closed form in the odds
-        odds = e0 / (1 - e0) * (f / t) ** np.arange(k + 1)
-        np.testing.assert_allclose(eps, odds / (1 + odds), rtol=1e-11)
+        np.testing.assert_allclose(eps, ref.filter_odds(e0, t, f, k), rtol=1e-11)
 
 
 def test_filter_rounds_edges_and_broadcast():
