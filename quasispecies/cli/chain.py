@@ -98,7 +98,8 @@ def simulate_buffers(
 
 
 def run(args) -> int:
-    from quasispecies.experiments.chaining import load_questions, run_chain, summarise
+    from quasispecies.experiments.chaining import run_chain, summarise
+    from quasispecies.experiments.questions import load_questions
     from quasispecies.plot.selection import chain_error_figure
 
     for flag, v, lo in (

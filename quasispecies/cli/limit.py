@@ -41,7 +41,7 @@ def run(args) -> int:
 
     from quasispecies.model.files import write_json
     from quasispecies.model.io import load_mdp
-    from quasispecies.rl.core import limit_report
+    from quasispecies.rl import limit_report
 
     temps = parse_temperatures(args.temperatures)
     check_at_least(args.horizon, "--horizon", 0)

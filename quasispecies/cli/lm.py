@@ -121,7 +121,7 @@ def arguments(p) -> None:
 
 
 def _model(args):
-    from quasispecies.bridge.lm import GGUFModel, default_lm
+    from quasispecies.bridge import GGUFModel, default_lm
 
     if args.gguf is None:
         return default_lm()
@@ -137,8 +137,7 @@ def _emit(args, doc: dict, lines: list[str]) -> int:
 
 
 def run_tree(args) -> int:
-    from quasispecies.bridge.analyses import compare_decoders
-    from quasispecies.bridge.tree import token_tree
+    from quasispecies.bridge import compare_decoders, token_tree
     from quasispecies.model.tables import write_table
 
     out = check_suffix(args.out, "--out", TABLE_SUFFIXES, ignore_case=True)
@@ -207,8 +206,7 @@ def run_next(args) -> int:
 
 
 def run_decode(args) -> int:
-    from quasispecies.bridge.analyses import compare_decoders, temperature_profile
-    from quasispecies.bridge.tree import token_tree
+    from quasispecies.bridge import compare_decoders, temperature_profile, token_tree
 
     temps = parse_temperatures(args.temperatures)
     lm = _model(args)
@@ -246,7 +244,7 @@ def run_decode(args) -> int:
 def run_parse(args) -> int:
     from pathlib import Path
 
-    from quasispecies.bridge.api import parse_logprobs
+    from quasispecies.bridge import parse_logprobs
 
     path = Path(args.response)
     if not path.is_file():
@@ -270,7 +268,7 @@ def run_figures(args) -> int:
 
 
 def run_serve(args) -> int:
-    from quasispecies.bridge.server import serve
+    from quasispecies.bridge import serve
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: must be in [0, 65535], got {args.port}")

@@ -38,7 +38,7 @@ def _write_all(path, mdp, T, H, x0, progress: bool) -> int:
     from pathlib import Path
 
     from quasispecies.model.files import atomic_write, dump_json
-    from quasispecies.paths.core import iter_chunks
+    from quasispecies.paths import iter_chunks
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -82,8 +82,8 @@ def run(args) -> int:
 
     from quasispecies.model.io import load_mdp
     from quasispecies.model.validate import check_temperature
-    from quasispecies.paths.core import num_paths, top_k, trajectory_stats
-    from quasispecies.rl.core import finite_horizon_values
+    from quasispecies.paths import num_paths, path_probability, top_k, trajectory_stats
+    from quasispecies.rl import finite_horizon_values
 
     T = float(check_temperature(args.temperature, "--temperature")[0])
     check_at_least(args.horizon, "--horizon", 0)
@@ -105,11 +105,7 @@ def run(args) -> int:
     best = top_k(mdp, T, H, args.top, x0)
     count = num_paths(mdp, H, x0)
     logZ = float(stats.scaled_log_partition)
-    if T > 0:
-        prob = np.exp(best.log_weight - logZ / T) if np.isfinite(logZ) else np.zeros(0)
-    else:
-        tie = np.abs(best.reward - logZ) <= 1e-12 * (1 + abs(logZ))
-        prob = np.where(tie, np.exp(best.log_prior - float(stats.log_multiplicity)), 0.0)
+    prob = path_probability(best, stats, T)
     doc = {
         "temperature": T,
         "horizon": H,

@@ -48,9 +48,8 @@ def run(args) -> int:
         check_suffix(args.out, "--out", (".npz", ".json"))
     if args.checkpoint:
         check_suffix(args.checkpoint, "--checkpoint", (".npz",))
-    mdp, x0 = load_mdp(args.mdp_file)
-    if args.start is not None:
-        x0 = check_start(args.start, mdp.num_states)
+    mdp, file_x0 = load_mdp(args.mdp_file)
+    x0 = file_x0 if args.start is None else check_start(args.start, mdp.num_states)
     res = temperature_sweep(mdp, temps, horizon=args.horizon, x0=x0, checkpoint=args.checkpoint)
     if args.out:
         save_result(args.out, res)
