@@ -13,7 +13,7 @@ Each ``*_study`` function returns a JSON-ready dict with the same keys, so one f
 Domains: a plain distribution (Zipf prior over ``n`` outcomes with a Gaussian reward), an
 MDP's path distribution (exploration measure tilted by the return: at ``1/T``), and a
 language model's token tree (sequence distribution tilted by the self-evaluation reward
-of :mod:`quasispecies.experiments.chaining`; plus the token-level version, where the tuned policy
+of :mod:`quasispecies.experiments.questions`; plus the token-level version, where the tuned policy
 is sampled token by token at temperature ``tau``).
 """
 
@@ -124,7 +124,7 @@ def lm_tree_study(
     fmt=None,
 ) -> dict[str, Any]:
     """A token tree of ``lm`` answering ``question`` (chat format), tilted by the
-    self-evaluation reward of each leaf (:func:`quasispecies.experiments.chaining.self_evaluate`).
+    self-evaluation reward of each leaf (:func:`quasispecies.experiments.questions.self_evaluate`).
 
     Sequence level: ``p0(y) ∝ p(y)`` over the leaves, tilted to ``p0 exp(lambda m(y))``
     and re-heated as ``p_lambda^(1/tau)``. Token level: the policy that realises the
@@ -133,7 +133,7 @@ def lm_tree_study(
     the untuned model sampled the same way.
     """
     from quasispecies.bridge import token_tree
-    from quasispecies.experiments.chaining import ChatFormat, self_evaluate
+    from quasispecies.experiments.questions import ChatFormat, self_evaluate
 
     strengths = np.asarray(DEFAULT_STRENGTHS if strengths is None else strengths, dtype=float)
     taus = np.asarray(DEFAULT_TAUS if taus is None else taus, dtype=float)

@@ -1,4 +1,5 @@
-"""quasispecies.experiments.chaining (iterative chaining on the embedded LM) and the chain/collapse CLIs."""
+"""quasispecies.experiments.chaining and .questions (iterative chaining on the embedded LM) and the
+chain/collapse CLIs."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 
 import quasispecies as qs
 from quasispecies.cli import main
-from quasispecies.experiments import chaining as ch
+from quasispecies.experiments import chaining as ch, questions as qa
 
 
 # ------------------------------------------------------------------ pure (no model)
 def test_bundled_questions():
-    qs_ = ch.load_questions()
+    qs_ = qa.load_questions()
     assert len(qs_) >= 50
     assert len({q.id for q in qs_}) == len(qs_)
     assert len({q.question for q in qs_}) == len(qs_)
@@ -22,16 +23,16 @@ def test_bundled_questions():
 
 
 def test_is_correct_matches_whole_words():
-    assert ch.is_correct("The capital of France is Paris.", ["Paris"])
-    assert ch.is_correct("paris", ["Paris"])
-    assert not ch.is_correct("Parisian food", ["Paris"])
-    assert ch.is_correct("A spider has 8 legs", ["8", "eight"])
-    assert not ch.is_correct("It has 18 legs", ["8", "eight"])
-    assert ch.is_correct("Plants absorb carbon dioxide (CO2)", ["carbon dioxide", "CO2"])
+    assert qa.is_correct("The capital of France is Paris.", ["Paris"])
+    assert qa.is_correct("paris", ["Paris"])
+    assert not qa.is_correct("Parisian food", ["Paris"])
+    assert qa.is_correct("A spider has 8 legs", ["8", "eight"])
+    assert not qa.is_correct("It has 18 legs", ["8", "eight"])
+    assert qa.is_correct("Plants absorb carbon dioxide (CO2)", ["carbon dioxide", "CO2"])
 
 
 def test_chat_format():
-    fmt = ch.ChatFormat(system="S.")
+    fmt = qa.ChatFormat(system="S.")
     p = fmt.answer_prompt("Q2?", [("Q1?", "A1")])
     assert p == (
         "<|im_start|>system\nS.<|im_end|>\n<|im_start|>user\nQ1?<|im_end|>\n"
@@ -39,7 +40,7 @@ def test_chat_format():
         "<|im_start|>assistant\n"
     )
     e = fmt.eval_prompt("Q?", "A")
-    assert ch.SURVEY in e and e.endswith("My confidence in that answer:")
+    assert qa.SURVEY in e and e.endswith("My confidence in that answer:")
     assert fmt.clean(" Paris<|im_end|>\n<|im_start|>user") == "Paris"
     assert fmt.clean("Paris\nQuestion: x") == "Paris"
 
@@ -50,8 +51,8 @@ def test_roc_auc_brute_force():
     y = rng.random(40) < 0.4
     pairs = [(a, b) for a in s[y] for b in s[~y]]
     ref = np.mean([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs])
-    assert ch.roc_auc(s, y) == pytest.approx(ref, abs=1e-14)
-    assert ch.roc_auc([1.0, 2.0], [True, True]) == 0.5
+    assert qa.roc_auc(s, y) == pytest.approx(ref, abs=1e-14)
+    assert qa.roc_auc([1.0, 2.0], [True, True]) == 0.5
 
 
 def _synthetic_result():
@@ -164,15 +165,15 @@ def test_cli_collapse_json(tmp_path, capsys):
 
 def test_bad_input():
     with pytest.raises(ValueError, match="^rounds:"):
-        ch.run_chain(object(), ch.load_questions()[:1], rounds=-1)
+        ch.run_chain(object(), qa.load_questions()[:1], rounds=-1)
     with pytest.raises(ValueError, match="^questions:"):
         ch.run_chain(object(), [], rounds=1)
     with pytest.raises(ValueError, match="^threshold:"):
-        ch.run_chain(object(), ch.load_questions()[:1], threshold="mean")
+        ch.run_chain(object(), qa.load_questions()[:1], threshold="mean")
     with pytest.raises(ValueError, match="^evaluator:"):
-        ch.run_chain(object(), ch.load_questions()[:1], evaluator="oracle")
+        ch.run_chain(object(), qa.load_questions()[:1], evaluator="oracle")
     with pytest.raises(ValueError, match="^path:"):
-        ch.load_questions("/nonexistent/questions.jsonl")
+        qa.load_questions("/nonexistent/questions.jsonl")
 
 
 # ------------------------------------------------------------------ the embedded model
@@ -185,21 +186,21 @@ def lm():
 
 @pytest.mark.lm
 def test_shared_prefix_scores_equal_score(lm):
-    prompt = ch.ChatFormat().eval_prompt("What is the capital of France?", "Paris")
-    got = ch.shared_prefix_scores(lm, prompt, [ch.HIGH, ch.LOW])
-    ref = [lm.score(prompt, ch.HIGH), lm.score(prompt, ch.LOW)]
+    prompt = qa.ChatFormat().eval_prompt("What is the capital of France?", "Paris")
+    got = qa.shared_prefix_scores(lm, prompt, [qa.HIGH, qa.LOW])
+    ref = [lm.score(prompt, qa.HIGH), lm.score(prompt, qa.LOW)]
     # float32 forward passes over different batch shapes: agreement to ~1e-5 per token
     np.testing.assert_allclose(got, ref, atol=2e-4)
-    assert ch.self_evaluate(lm, "What is the capital of France?", "Paris") == pytest.approx(
+    assert qa.self_evaluate(lm, "What is the capital of France?", "Paris") == pytest.approx(
         ref[0] - ref[1], abs=4e-4
     )
 
 
 @pytest.mark.lm
 def test_answer_candidates_branch_zero_is_greedy(lm):
-    fmt = ch.ChatFormat()
+    fmt = qa.ChatFormat()
     prompt = fmt.answer_prompt("What is the capital of France?")
-    cands = ch.answer_candidates(lm, prompt, branches=2, max_tokens=4)
+    cands = qa.answer_candidates(lm, prompt, branches=2, max_tokens=4)
     greedy = fmt.clean(lm.decode(lm.greedy(prompt, 4)))
     assert cands[0] == greedy
     assert len(cands) == 2 and cands[0] != cands[1]
@@ -207,7 +208,7 @@ def test_answer_candidates_branch_zero_is_greedy(lm):
 
 @pytest.mark.lm
 def test_run_chain_small_and_resume(lm, tmp_path):
-    questions = ch.load_questions()[:3]
+    questions = qa.load_questions()[:3]
     path = tmp_path / "chain.json"
     res = ch.run_chain(
         lm, questions, rounds=1, buffer=2, branches=2, max_tokens=6, result_path=path
