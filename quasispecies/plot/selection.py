@@ -1,7 +1,8 @@
 """Figures for selection, mode collapse and iterative chaining (matplotlib, Agg, imported lazily).
 
 Each function takes the JSON-ready dicts produced by :mod:`quasispecies.experiments.collapse_study`
-and :mod:`quasispecies.experiments.chaining` and writes one PNG atomically.
+and :mod:`quasispecies.experiments.chaining` (a :func:`~quasispecies.experiments.chaining.summarise`
+dict) and writes one PNG atomically.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _entropy_panel(ax, panel: dict[str, Any], title: str, xlabel: str) -> None:
 def collapse_entropy_figure(study: dict[str, Any], path) -> Path:
     """Entropy against tilt strength ``1/beta`` with re-heating curves, one panel per domain.
 
-    Dotted horizontal lines: the untuned distribution sampled at the same ``tau``
+    Solid: ``H(p_lambda)`` with ``p_lambda ∝ p0 exp(lambda r)`` (Korbak et al. 2022);
+    dashed: ``H(p_lambda^(1/tau) / Z)``, the tuned model sampled at temperature ``tau``
+    (:func:`quasispecies.selection.collapse.reheating`). Dotted horizontal lines: the untuned distribution sampled at the same ``tau``
     (black: ``tau = 1``). The gap between a dashed curve and its dotted line is the
     entropy that re-heating does not give back.
     """
@@ -121,7 +124,12 @@ def collapse_entropy_figure(study: dict[str, Any], path) -> Path:
 
 
 def collapse_attractor_figure(study: dict[str, Any], path) -> Path:
-    """Iterated selection: mass on the top outcomes and entropy against the number of rounds."""
+    """Iterated selection: mass on the top outcomes and entropy against the number of rounds.
+
+    Round ``k`` is ``p_k ∝ p0 exp(k r / beta)`` (fixed reward), converging to ``p0``
+    restricted to ``argmax r``; the self-referential ``r = log p`` gives
+    ``p_k ∝ p0^((1 + 1/beta)^k)`` (:func:`quasispecies.selection.collapse.iterate_tilt`).
+    """
     plt = _plt()
     att = study["attractor"]
     traj = np.asarray(att["trajectory"], dtype=float)
@@ -168,6 +176,10 @@ def chain_error_figure(
     evaluator: str = "survey",
 ) -> Path:
     """Error rate per chaining round: the real model against :func:`filter_rounds`.
+
+    The prediction is ``eps_{k+1} = eps_k fpr / (eps_k fpr + (1 - eps_k) tpr)``
+    (:func:`quasispecies.selection.chaining.filter_rounds`), i.e. the error odds fall by
+    ``fpr / tpr`` per round.
 
     Left: observed error of the model's answers and of the passing buffer, with the
     recurrence's predictions from the round-0 ``tpr``/``fpr``. Right (if ``simulation``):
