@@ -45,6 +45,8 @@ import scipy.linalg
 import scipy.special
 from jax.scipy.special import gammaln, xlog1py, xlogy
 
+from quasispecies.semiring import host, lse
+
 __all__ = ["class_perron", "hamming_distances", "log_class_matrix", "log_class_sizes"]
 
 
@@ -92,13 +94,13 @@ def _log_class_matrix(mu, alphabet, length: int):
         back, fwd = logpmf(d, pb), logpmf(L - d, pf)
         fpad = jnp.concatenate([ninf, fwd, ninf])  # fpad[L + 1 + r] = fwd[r]
         v = jax.lax.dynamic_slice(fpad, (L + 1 - d,), (H + L,))  # v[i + e] = fwd[e - d + i]
-        return jax.nn.logsumexp(back[:H, None] + _hankel(v, H, L + 1), axis=0)
+        return lse(back[:H, None] + _hankel(v, H, L + 1), axis=0)
 
     def row_fwd(d):  # d > L - d: sum over j forward mutations; i = j + d - e
         back, fwd = logpmf(d, pb), logpmf(L - d, pf)
         bpad = jnp.concatenate([ninf, back[::-1], ninf])  # bpad[L + 1 + r] = back[L - r]
         v = jax.lax.dynamic_slice(bpad, (2 * L + 2 - d - H,), (H + L,))
-        return jax.nn.logsumexp(fwd[:H][::-1, None] + _hankel(v, H, L + 1), axis=0)
+        return lse(fwd[:H][::-1, None] + _hankel(v, H, L + 1), axis=0)
 
     top = jax.lax.map(row_back, jnp.arange(0, L // 2 + 1), batch_size=4)
     bottom = jax.lax.map(row_fwd, jnp.arange(L // 2 + 1, L + 1), batch_size=4)
@@ -139,7 +141,7 @@ def _log_class_matrix_np(L: int, mu: float, alphabet: int) -> np.ndarray:
             i = d - e + j
             ok = (i >= 0) & (i <= d)
             terms = np.where(ok, fwd[:, None] + back[np.clip(i, 0, d)], -np.inf)
-        out[d] = _log_lse_rows(terms, axis=0)
+        out[d] = host.lse(terms, axis=0)
     return out
 
 
@@ -177,14 +179,21 @@ def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray
     return out
 
 
-def _log_lse_rows(a: np.ndarray, axis: int) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return scipy.special.logsumexp(a, axis=axis)
+def _plus_host(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # semiring-candidate
+    """``log(e^a + e^b)`` elementwise in NumPy (``-inf`` the zero): the host log-semiring sum.
+
+    The same formula as NumPy's ufunc, ``max + log1p(exp(-|a - b|))`` (``max + log 2`` at a
+    tie), kept here until :mod:`quasispecies.semiring.host` has a binary ``plus``.
+    """
+    m = np.maximum(a, b)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(a - b)
+    return np.where(np.isneginf(m), m, m + np.log1p(np.exp(-d)))
 
 
 def _residuals(lx: np.ndarray, LW: np.ndarray, lth: float) -> tuple[float, float]:
     """``(max_e |log((x W)_e / (theta x_e))|, ||x W / theta - x||_1)`` (entrywise, normwise)."""
-    lxw = _log_lse_rows(lx[:, None] + LW, axis=0) - lth
+    lxw = host.lse(lx[:, None] + LW, axis=0) - lth
     with np.errstate(invalid="ignore"):
         r = np.abs(lxw - lx)
     entry = float(np.max(np.where(np.isnan(r), np.inf, r)))
@@ -238,7 +247,7 @@ def _refine(
             if not (np.isfinite(z).all() and (z > 0).all()):
                 break
         lx = lx + np.log(z)
-        lx = lx - _log_lse_rows(lx, axis=0)
+        lx = lx - host.lse(lx, axis=0)
         r, nrm = _residuals(lx, LW, lth)
         if r < best_r and nrm <= norm_ok:
             best, best_r = lx, r
@@ -273,18 +282,18 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
                 return None
             lpiv[k] = np.log1p(-np.exp(A[k, k]))
             col = A[k + 1 :, k] - lpiv[k]
-            A[k + 1 :, k + 1 :] = np.logaddexp(
+            A[k + 1 :, k + 1 :] = _plus_host(
                 A[k + 1 :, k + 1 :], col[:, None] + A[k, None, k + 1 :]
             )
         lx = np.empty(n)
         lx[n - 1] = 0.0
         for k in range(n - 2, -1, -1):
-            lx[k] = _log_lse_rows(lx[k + 1 :] + A[k + 1 :, k], axis=0) - lpiv[k]
+            lx[k] = host.lse(lx[k + 1 :] + A[k + 1 :, k], axis=0) - lpiv[k]
     if not np.isfinite(lx).all():
         return None
     out = np.empty(n)
     out[order] = lx
-    return out - _log_lse_rows(out, axis=0)
+    return out - host.lse(out, axis=0)
 
 
 def class_perron(
@@ -303,7 +312,7 @@ def class_perron(
     Returns
     -------
     (theta, log_x, residual): ``theta = rho(W)``; ``log x`` the log class frequencies
-    (``logsumexp = 0``); ``residual = ||x W - theta x||_1 / theta``.
+    (log-sum-exp 0); ``residual = ||x W - theta x||_1 / theta``.
     """
     n = log_M.shape[0]
     with np.errstate(invalid="ignore"):
@@ -315,8 +324,8 @@ def class_perron(
     with np.errstate(divide="ignore"):
         ly = np.log(y)
     LW = log_g[:, None] + log_M  # log W
-    lx = _log_lse_rows(0.5 * (log_sizes + log_g)[:, None] + ly[:, None] + log_M, axis=0)
-    lx = lx - _log_lse_rows(lx, axis=0)
+    lx = host.lse(0.5 * (log_sizes + log_g)[:, None] + ly[:, None] + log_M, axis=0)
+    lx = lx - host.lse(lx, axis=0)
     lth = np.log(theta)
     if refine and np.isfinite(lx).all():
         lx = _refine(lx, LW, lth, log_g, log_sizes)
@@ -336,6 +345,6 @@ def class_perron(
                         best = (r_norm, r_entry, ge)
             lx = best[2]
     x = np.exp(lx)
-    xW = np.exp(_log_lse_rows(lx[:, None] + LW, axis=0))
+    xW = np.exp(host.lse(lx[:, None] + LW, axis=0))
     resid = float(np.abs(xW - theta * x).sum() / theta)
     return theta, lx, resid

@@ -129,7 +129,7 @@ def write_figures(curves, out_dir, *, classes_length: int | None = None) -> list
     The class figure uses ``classes_length`` (default: the longest of ``curves.lengths``)
     at ``mu/mu_c`` in 0.25, 0.5, 0.9, 1.1 (recomputed with the class model).
     """
-    from quasispecies.sequence.core import SequenceSpace, single_peak
+    from quasispecies.sequence import SequenceSpace, single_peak
 
     out = Path(out_dir)
     files = [_save(master_figure(curves), out / "threshold_master.png")]
@@ -152,7 +152,7 @@ def paper_figures(
     out_dir="figures", lengths=(10, 20, 50, 100), sigma: float = 10.0, num: int = 121
 ) -> list[Path]:
     """The figures in ``figures/``: ``L = 10, 20, 50, 100``, ``sigma = 10``, log-spaced ``mu``."""
-    from quasispecies.sequence.core import error_threshold
+    from quasispecies.sequence import error_threshold
 
     mus = np.geomspace(1e-3, 0.5, num)
     curves = error_threshold(list(lengths), sigma, mus)

@@ -1,6 +1,6 @@
 """Full-space sequence models: Kronecker matvecs, random landscapes and dynamics vs brute force.
 
-``Q`` is built independently with ``np.kron`` of per-site matrices (:mod:`sequence_brute`),
+``Q`` is built independently with ``np.kron`` of per-site matrices (:mod:`tests.reference.sequence`),
 the Perron pair by ``numpy.linalg.eig``; at L = 16 by ARPACK (``scipy.sparse.linalg.eigs``)
 driving a NumPy reshape-and-tensordot matvec.
 """
@@ -17,7 +17,14 @@ from hypothesis import given, settings, strategies as st
 
 import quasispecies as qs
 from quasispecies.kernels import kronecker
-from tests.reference.sequence import dense_perron, dense_Q, genotypes, numpy_kron_matvec
+from tests.reference.sequence import (
+    additive_fitness,
+    dense_perron,
+    dense_Q,
+    multiplicative_fitness,
+    nk_fitness,
+    numpy_kron_matvec,
+)
 
 # (L, k) shapes used below: each compiles the Kronecker kernels once, so keep the set small
 SHAPES = [(6, 2), (9, 2), (4, 3), (3, 4)]
@@ -29,31 +36,22 @@ def random_mu(rng, L, k, per_site):
 
 
 def random_model(kind, sp, rng):
-    """One of the landscape builders, plus the fitness over genotypes computed here."""
+    """One of the landscape builders, plus its fitness over genotypes by brute force."""
     L, k = sp.length, sp.alphabet
-    G = genotypes(L, k)
     if kind == "any":
         f = rng.uniform(0.1, 4.0, k**L)
         return qs.fitness_landscape(sp, f), f
     if kind == "additive":
         s = rng.uniform(-0.5 / L, 1.0, (L, k))
-        return qs.additive(sp, s, base=1.0), 1.0 + s[np.arange(L), G].sum(axis=1)
+        return qs.additive(sp, s, base=1.0), additive_fitness(s, 1.0, L, k)
     if kind == "multiplicative":
         w = rng.uniform(0.5, 1.5, (L, k))
-        return qs.multiplicative(sp, w, base=2.0), 2.0 * w[np.arange(L), G].prod(axis=1)
+        return qs.multiplicative(sp, w, base=2.0), multiplicative_fitness(w, 2.0, L, k)
     if kind == "nk":
         K = int(rng.integers(0, L))
         seed = int(rng.integers(0, 1000))
-        model = qs.nk_landscape(sp, K, seed=seed)
         # independent NK evaluation: same tables (numpy seed), adjacent neighbourhoods
-        tables = 1.0 - np.random.default_rng(seed).random((L, k ** (K + 1)))
-        f = np.zeros(k**L)
-        for i in range(L):
-            key = np.zeros(k**L, dtype=int)
-            for m in range(K + 1):
-                key = key * k + G[:, (i + m) % L]
-            f += tables[i, key]
-        return model, f / L
+        return qs.nk_landscape(sp, K, seed=seed), nk_fitness(L, k, K, seed)
     raise AssertionError(kind)
 
 
