@@ -1,4 +1,4 @@
-"""Exact discounted optimum: ``quasispecies.rl.core.policy_iteration`` vs pymdptoolbox.
+"""Exact discounted optimum: ``quasispecies.rl.policy_iteration`` vs pymdptoolbox.
 
     .venv/bin/python benchmarks/bench_rl.py [--quick]
 

@@ -1,4 +1,4 @@
-"""Ready-made environments: chain, grid world, seeded random MDPs, networkx graphs."""
+"""Ready-made environments: chain, grid world, seeded random MDPs, networkx graphs, forest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import numpy as np
 from quasispecies.model.mdp import MDP
 from quasispecies.model.validate import check_nonneg_int
 
-__all__ = ["GRID_ACTIONS", "chain", "from_networkx", "grid_world", "random_mdp", "to_networkx"]
+__all__ = [
+    "GRID_ACTIONS",
+    "chain",
+    "forest",
+    "from_networkx",
+    "grid_world",
+    "random_mdp",
+    "to_networkx",
+]
 
 #: Actions of :func:`grid_world`, as (name, row step, column step).
 GRID_ACTIONS = (("up", -1, 0), ("down", 1, 0), ("left", 0, -1), ("right", 0, 1), ("stay", 0, 0))
@@ -221,3 +229,29 @@ def to_networkx(mdp: MDP):
             reward=float(mdp.reward[s, a, b]),
         )
     return G
+
+
+def forest(num_states: int = 3, r1: float = 4.0, r2: float = 2.0, p: float = 0.1) -> MDP:
+    """pymdptoolbox's forest-management problem (``mdptoolbox.example.forest``) as an MDP.
+
+    States are forest ages ``0 .. S-1``; action 0 *waits* (with probability ``p`` a fire
+    resets the age to 0, otherwise it grows by one, capped at ``S-1``; reward ``r1`` in the
+    oldest state), action 1 *cuts* (back to age 0; reward 1, ``r2`` in the oldest state, 0
+    in the youngest). The textbook case where risk matters: waiting in the oldest state
+    pays ``r1`` every step only while no fire comes, so the optimistic value of a
+    replicator population (``V+ = r1 / (1 - gamma)`` there) overstates the Bellman optimum.
+    """
+    S = check_nonneg_int(num_states, "num_states", minimum=2)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p: must lie in [0, 1], got {p!r}")
+    P = np.zeros((S, 2, S))
+    P[:, 0, 0] = p
+    s = np.arange(S)
+    P[s, 0, np.minimum(s + 1, S - 1)] += 1.0 - p
+    P[:, 1, 0] = 1.0
+    R = np.zeros((S, 2))
+    R[S - 1, 0] = r1
+    R[:, 1] = 1.0
+    R[0, 1] = 0.0
+    R[S - 1, 1] = r2
+    return MDP(P, R)

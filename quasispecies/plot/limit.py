@@ -10,7 +10,7 @@ r"""Figures of the ``T -> 0`` limit (matplotlib, Agg canvas, imported lazily).
   ``T``, between ``V*_H`` and ``V+_H``: it converges to ``V+``, and ``V+ - V*`` per state
   is zero exactly when transitions are deterministic.
 
-:func:`write_figures` draws any list of :class:`quasispecies.rl.core.LimitReport`;
+:func:`write_figures` draws any list of :class:`quasispecies.rl.LimitReport`;
 :func:`paper_figures` builds the three canonical examples (a random deterministic MDP,
 pymdptoolbox's forest, a safe-vs-gamble MDP) and writes ``figures/limit_*.png``.
 """
@@ -192,9 +192,8 @@ def example_mdps():
     * gamble: two states; action 0 pays 1 surely, action 1 pays 10 with probability 0.05
       and -5 otherwise (Bellman plays safe, the population gambles), horizon 4.
     """
-    from quasispecies.model.builders import random_mdp
+    from quasispecies.model.builders import forest, random_mdp
     from quasispecies.model.mdp import MDP
-    from quasispecies.rl.core import forest
 
     P = np.zeros((2, 2, 2))
     P[:, 0, 0] = 1.0
@@ -212,7 +211,7 @@ def example_mdps():
 
 def paper_figures(out_dir="figures", temperatures=None) -> list[Path]:
     """Compute the limit reports of :func:`example_mdps` and write ``limit_*.png``."""
-    from quasispecies.rl.core import limit_report
+    from quasispecies.rl import limit_report
 
     Ts = np.geomspace(1e-3, 10.0, 41) if temperatures is None else np.asarray(temperatures)
     reps = [

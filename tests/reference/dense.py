@@ -114,3 +114,70 @@ def perron_left(W):
     _, _, Vt = np.linalg.svd(W.T - rho * np.eye(W.shape[0]))
     v = np.abs(Vt[-1])
     return rho, v / v.sum()
+
+
+# ------------------------------------------------------------- RL (dense Bellman loops)
+def bellman_values(mdp, H, discount=1.0):
+    """V*_0 after H expected Bellman backups from V = 0, by plain loops over dense arrays;
+    -inf for dead ends (an outcome of positive probability with no path)."""
+    P, R, pi0 = dense_arrays(mdp)
+    S, A, _ = P.shape
+    V = np.zeros(S)
+    for _ in range(H):
+        Q = np.full((S, A), -np.inf)
+        for s in range(S):
+            for a in range(A):
+                if pi0[s, a] <= 0 or P[s, a].sum() == 0:
+                    continue
+                tot = 0.0
+                for s2 in range(S):
+                    if P[s, a, s2] > 0:
+                        if not np.isfinite(R[s, a, s2]) or not np.isfinite(V[s2]):
+                            tot = -np.inf
+                            break
+                        tot += P[s, a, s2] * (R[s, a, s2] + discount * V[s2])
+                Q[s, a] = tot
+        V = Q.max(axis=1)
+    return V
+
+
+def soft_values(mdp, T, H, form):
+    """V_0 of H soft backups (form "expectation" or "path_integral"), soft max over actions
+    weighted by pi0; at T = 0 the maxima. Plain loops and scipy's logsumexp."""
+    P, R, pi0 = dense_arrays(mdp)
+    S, A, _ = P.shape
+    V = np.zeros(S)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(H):
+            Q = np.full((S, A), -np.inf)
+            for s in range(S):
+                for a in range(A):
+                    sup = P[s, a] > 0
+                    if pi0[s, a] <= 0 or not sup.any():
+                        continue
+                    x = R[s, a, sup] + V[sup]
+                    if form == "expectation":
+                        Q[s, a] = P[s, a, sup] @ x if np.isfinite(x).all() else -np.inf
+                    else:
+                        Q[s, a] = x.max() if T == 0 else T * logsumexp(x / T, b=P[s, a, sup])
+            ok = pi0 > 0
+            if T == 0:
+                V = np.where(ok, Q, -np.inf).max(axis=1)
+            else:
+                V = np.array([T * logsumexp(Q[s][ok[s]] / T, b=pi0[s][ok[s]]) for s in range(S)])
+    return V
+
+
+def value_iteration(mdp, g, n=3000):
+    """n discounted expected Bellman backups from V = 0 (-inf on states with no action):
+    exact to float64 rounding once g^n is negligible."""
+    P, R, _ = dense_arrays(mdp)
+    Rf = np.where(P > 0, R, 0.0)
+    V = np.where(mdp.allowed.any(axis=1), 0.0, -np.inf)
+    ok = mdp.allowed
+    for _ in range(n):
+        dead = ((P > 0) & np.isneginf(V)[None, None, :]).any(axis=2)
+        Vf = np.where(np.isfinite(V), V, 0.0)
+        Q = (P * (Rf + g * Vf[None, None, :])).sum(axis=2)
+        V = np.where(ok & ~dead, Q, -np.inf).max(axis=1)
+    return V

@@ -107,3 +107,50 @@ def zoo_case(i: int):
     mdp = qs.random_mdp(S, A, seed=seed, stochastic=bool(i % 2), density=0.7 if i % 3 else 1.0)
     x0 = rng.dirichlet(np.ones(S))
     return mdp, x0, H
+
+
+def log_weight(lp, G, T):
+    """A path's log weight lp + G / T; at T = 0 the exponent G that survives T -> 0+."""
+    return G if T == 0 else lp + G / T
+
+
+def scaled_total(u, T):
+    """T log sum_s exp(u(s) / T) over the finite entries of u (max at T = 0)."""
+    fin = np.isfinite(u)
+    return u[fin].max() if T == 0 else T * logsumexp(u[fin] / T)
+
+
+def log_multiplicity(lp, G):
+    """log of the total prior weight of the paths whose return ties with max G (TIE)."""
+    best = np.abs(G - G.max()) <= TIE * (1 + abs(G.max()))
+    return logsumexp(lp[best])
+
+
+def sorted_paths(lp, G, T):
+    """Sort order of the enumeration, best first. At T = 0: by G, and returns equal up to
+    float rounding (relative TIE, as semiring.TIE_RTOL) by the prior weight lp: the
+    T -> 0+ order of lp + G / T."""
+    if T > 0:
+        return np.argsort(-(lp + G / T), kind="stable")
+    first = np.argsort(-G, kind="stable")
+    g = G[first]
+    brk = np.concatenate([[True], g[:-1] - g[1:] > TIE * (1 + np.abs(g[:-1]))])
+    group = np.cumsum(brk)
+    return first[np.lexsort((-lp[first], group))]
+
+
+def expected_edge_use(states, actions, p, shape):
+    """E_p[number of uses of (s, a, s')] over enumerated paths, as an (S, A, S) array."""
+    want = np.zeros(shape)
+    for t in range(actions.shape[1]):
+        np.add.at(want, (states[:, t], actions[:, t], states[:, t + 1]), p)
+    return want
+
+
+def streamed_log_sum(chunks):
+    """log sum exp of every chunk's log_weight, accumulated chunk by chunk; and the count."""
+    acc, n = -np.inf, 0
+    for chunk in chunks:
+        acc = np.logaddexp(acc, logsumexp(chunk.log_weight))
+        n += chunk.states.shape[0]
+    return acc, n

@@ -1,56 +1,19 @@
-"""qs.paths against brute force: enumeration, and every semiring DP (log, k-best, entropy,
-counting, selected policy, marginals) over 240 seeded MDPs x 5 temperatures."""
+"""qs.paths.dp against brute force: every semiring DP (log, k-best, entropy, selected
+policy, marginals) over 240 seeded MDPs x 5 temperatures, the §1 bounds, gradients."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from scipy.special import logsumexp
 
 import quasispecies as qs
-from quasispecies.paths import core as paths
-from tests.reference import dense as brute, paths as pb
+from quasispecies import paths
+from quasispecies.paths import dp
+from tests.reference import paths as pb
 
 TEMPS = np.array(pb.TEMPS)
 SEEDS = range(240)
-
-
-def _lw(lp, G, T):
-    return G if T == 0 else lp + G / T
-
-
-# ----------------------------------------------------------------------- enumeration
-@pytest.mark.parametrize("seed", SEEDS)
-def test_enumerate_matches_itertools(seed):
-    mdp, x0, H = pb.case(seed)
-    st_, ac, lp, G = pb.all_paths(mdp, x0, H)
-    e = paths.enumerate(mdp, TEMPS, H, x0)
-    N = len(G)
-    assert e.states.shape == (len(TEMPS), N, H + 1) and e.actions.shape == (len(TEMPS), N, H)
-    # Same paths in the same (lexicographic) order.
-    np.testing.assert_array_equal(e.states[0], st_)
-    np.testing.assert_array_equal(e.actions[0], ac)
-    np.testing.assert_allclose(e.log_prior[0], lp, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(e.reward[0], G, rtol=0, atol=1e-12)
-    for i, T in enumerate(TEMPS):
-        # lp + G/T is O(|G| / T): a relative float64 tolerance on that scale.
-        np.testing.assert_allclose(e.log_weight[i], _lw(lp, G, T), rtol=1e-12, atol=1e-12)
-    assert paths.num_paths(mdp, H, x0) == N
-    one = paths.enumerate(mdp, 0.3, H, x0)
-    np.testing.assert_array_equal(one.states, st_)
-    np.testing.assert_allclose(one.log_weight, e.log_weight[1], rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("i", range(12))
-def test_enumerate_other_shapes(i):
-    mdp, x0, H = pb.zoo_case(i)
-    st_, ac, lp, G = pb.all_paths(mdp, x0, H)
-    e = paths.enumerate(mdp, 1.0, H, x0)
-    np.testing.assert_array_equal(e.states, st_)
-    np.testing.assert_array_equal(e.actions, ac)
-    np.testing.assert_allclose(e.log_weight, lp + G, rtol=1e-12, atol=1e-12)
-    assert paths.num_paths(mdp, H, x0) == len(G)
 
 
 # ------------------------------------------------------------ log + entropy semirings
@@ -67,8 +30,7 @@ def _check_stats(mdp, x0, H, Ts):
         want = pb.scaled_log_partition(lp, G, T)
         assert got.scaled_log_partition[i] == pytest.approx(want, rel=1e-12, abs=1e-12)
         # The path sum over all end states equals the population kernel's (T log sum n_H).
-        fin = np.isfinite(u[i])
-        tot = u[i][fin].max() if T == 0 else T * logsumexp(u[i][fin] / T)
+        tot = pb.scaled_total(u[i], T)
         assert got.scaled_log_partition[i] == pytest.approx(tot, rel=1e-12, abs=1e-12)
         assert got.entropy[i] == pytest.approx(pb.entropy(p), abs=tol)
         assert got.expected_return[i] == pytest.approx(float(p @ G), abs=tol)
@@ -78,8 +40,7 @@ def _check_stats(mdp, x0, H, Ts):
         kl = float(p @ lp) + pb.entropy(p)
         assert got.kl_from_prior[i] == pytest.approx(-kl, abs=tol * (1 + abs(lp).max()))
         if T == 0:
-            best = np.abs(G - G.max()) <= 1e-12 * (1 + abs(G.max()))
-            assert got.log_multiplicity[i] == pytest.approx(logsumexp(lp[best]), abs=1e-12)
+            assert got.log_multiplicity[i] == pytest.approx(pb.log_multiplicity(lp, G), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -119,7 +80,7 @@ def _check_top_k(mdp, x0, H, Ts, ks):
         n = min(k, N)
         assert tk.states.shape == (len(Ts), n, H + 1)
         for i, T in enumerate(Ts):
-            lw = _lw(lp, G, T)
+            lw = pb.log_weight(lp, G, T)
             chosen = [
                 index[(tuple(s), tuple(a))]
                 for s, a in zip(tk.states[i], tk.actions[i], strict=True)
@@ -129,7 +90,7 @@ def _check_top_k(mdp, x0, H, Ts, ks):
             np.testing.assert_allclose(tk.reward[i], G[chosen], rtol=0, atol=1e-12)
             np.testing.assert_allclose(tk.log_prior[i], lp[chosen], rtol=0, atol=1e-12)
             # Equal to sorting the enumeration: the same values, best first ...
-            order = _sorted_paths(lp, G, T)
+            order = pb.sorted_paths(lp, G, T)
             tol = 1e-12 * (1 + np.abs(lw).max())
             np.testing.assert_allclose(tk.log_weight[i], lw[order[:n]], rtol=0, atol=tol)
             if T == 0:
@@ -145,19 +106,6 @@ def _check_top_k(mdp, x0, H, Ts, ks):
                     assert not ((dG > gtol) | ((np.abs(dG) <= gtol) & (dl > 1e-12))).any()
                 else:
                     assert lw[out].max() <= lw[c].min() + tol
-
-
-def _sorted_paths(lp, G, T):
-    """Sort order of the enumeration, best first. At T = 0: by G, and returns equal up to
-    float rounding (relative 1e-12, as semiring.TIE_RTOL) by the prior weight lp: the
-    T -> 0+ order of lp + G / T."""
-    if T > 0:
-        return np.argsort(-(lp + G / T), kind="stable")
-    first = np.argsort(-G, kind="stable")
-    g = G[first]
-    brk = np.concatenate([[True], g[:-1] - g[1:] > 1e-12 * (1 + np.abs(g[:-1]))])
-    group = np.cumsum(brk)
-    return first[np.lexsort((-lp[first], group))]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -179,22 +127,6 @@ def test_top_k_scalar_and_sweep_agree():
         one = paths.top_k(mdp, float(T), H, 3, x0)
         np.testing.assert_array_equal(one.states, sweep.states[i])
         np.testing.assert_allclose(one.log_weight, sweep.log_weight[i], rtol=1e-15)
-
-
-# ------------------------------------------------------------------ counting semiring
-@pytest.mark.parametrize("S,A,H", [(2, 3, 4), (3, 2, 6), (1, 4, 5), (5, 1, 7)])
-def test_counting_full_support_is_A_to_the_H(S, A, H):
-    mdp = qs.random_mdp(S, A, seed=S * 10 + A)
-    assert paths.num_paths(mdp, H, 0) == A**H
-    assert paths.num_paths(mdp, H, None) == S * A**H
-    # Stochastic, full support: (A S)^H per start state.
-    dense = qs.random_mdp(S, A, seed=1, stochastic=True)
-    assert paths.num_paths(dense, H, 0) == (A * S) ** H
-
-
-def test_counting_is_exact_beyond_int64():
-    mdp = qs.random_mdp(2, 3, seed=0)
-    assert paths.num_paths(mdp, 60, None) == 2 * 3**60  # > 2^63
 
 
 # ----------------------------------------------------- selected policy, marginals
@@ -261,55 +193,6 @@ def test_deterministic_uniform_bound_T_H_log_A(seed, start):
         assert (gap >= -1e-12).all() and (gap <= T * H * np.log(2) + 1e-12).all()
 
 
-# ------------------------------------------------------------------------ streaming
-def test_iter_chunks_concatenate_to_enumerate_and_resume():
-    mdp, x0, H = pb.case(5)
-    full = paths.enumerate(mdp, 0.7, H, x0)
-    N = full.states.shape[0]
-    for size in (1, 7, 1000):
-        parts = list(paths.iter_chunks(mdp, 0.7, H, x0, chunk_size=size))
-        assert all(p.states.shape[0] <= size for p in parts)
-        np.testing.assert_array_equal(np.concatenate([p.states for p in parts]), full.states)
-        np.testing.assert_array_equal(np.concatenate([p.actions for p in parts]), full.actions)
-        np.testing.assert_array_equal(
-            np.concatenate([p.log_weight for p in parts]), full.log_weight
-        )
-    # An interrupted run resumes from the first unfinished index.
-    head = list(paths.iter_chunks(mdp, 0.7, H, x0, chunk_size=5, stop=23))
-    tail = list(paths.iter_chunks(mdp, 0.7, H, x0, chunk_size=5, start=23))
-    both = np.concatenate([p.states for p in head + tail])
-    np.testing.assert_array_equal(both, full.states)
-    assert sum(p.states.shape[0] for p in head) == min(23, N)
-
-
-def test_streaming_runs_in_bounded_memory():
-    import tracemalloc
-
-    # 4^10 = 1,048,576 paths; enumerate() would hold ~200 MB, the stream ~3 MB at a time.
-    mdp = qs.random_mdp(4, 4, seed=2)
-    H, T = 10, 0.5
-    assert paths.num_paths(mdp, H, 0) == 4**10
-    tracemalloc.start()
-    acc, n = -np.inf, 0
-    for chunk in paths.iter_chunks(mdp, T, H, 0, chunk_size=1 << 14, progress=False):
-        acc = np.logaddexp(acc, logsumexp(chunk.log_weight))
-        n += chunk.states.shape[0]
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert n == 4**10
-    assert peak < 20 * 2**20
-    want = float(paths.trajectory_stats(mdp, T, H, 0).scaled_log_partition)
-    assert T * acc == pytest.approx(want, rel=1e-12)
-
-
-def test_progress_bar_only_when_asked(capsys):
-    mdp, x0, H = pb.case(1)
-    paths.enumerate(mdp, 1.0, H, x0, progress=False)
-    assert capsys.readouterr().err == ""
-    list(paths.iter_chunks(mdp, 1.0, H, x0, chunk_size=4, progress=True))
-    assert "path" in capsys.readouterr().err
-
-
 # ------------------------------------------------------------------- jit / no jit
 def test_kernels_with_and_without_jit(jit_mode):
     # Op-by-op execution is slow, so one small stochastic case (S = 2, A = 3, H = 1) at one
@@ -342,16 +225,14 @@ def test_gradient_of_log_partition_is_expected_edge_use():
     args = (jnp.asarray(ns), jnp.asarray(lk))
 
     def tlogz(rr, T):
-        return paths._stats_kernel(*args, rr, logx0, T, H)[0]
+        return dp._stats_kernel(*args, rr, logx0, T, H)[0]
 
     for T in (1.0, 0.3):  # T is traced: one compilation
         grad = jax.grad(tlogz)(jnp.asarray(r), T)
         grad = np.asarray(grad)
         assert np.isfinite(grad).all()
         p = pb.distribution(lp, G, T)
-        want = np.zeros_like(r)
-        for t in range(H):
-            np.add.at(want, (st_[:, t], ac[:, t], st_[:, t + 1]), p)
+        want = pb.expected_edge_use(st_, ac, p, r.shape)
         np.testing.assert_allclose(grad, want, rtol=0, atol=1e-10)
 
 
@@ -373,43 +254,20 @@ def test_duplicate_successors_are_one_path():
     assert paths.num_paths(dup, H, x0) == 3 * 2**H
 
 
-# ------------------------------------------------------------------------ bad input
-def test_bad_input_names_the_argument():
-    mdp, x0, _ = pb.case(0)
-    for fn in (
-        lambda: paths.enumerate(mdp, 1.0, -1, x0),
-        lambda: paths.iter_chunks(mdp, 1.0, -1, x0),
-        lambda: paths.top_k(mdp, 1.0, -1, 3, x0),
-        lambda: paths.trajectory_stats(mdp, 1.0, -1, x0),
-        lambda: paths.selected_policy(mdp, 1.0, -1),
-        lambda: paths.state_marginals(mdp, 1.0, -1, x0),
-        lambda: paths.num_paths(mdp, -1, x0),
-    ):
-        with pytest.raises(ValueError, match="^horizon"):
-            fn()
-    for k in (0, -3):
-        with pytest.raises(ValueError, match="^k: must be >= 1"):
-            paths.top_k(mdp, 1.0, 2, k, x0)
-    with pytest.raises(ValueError, match="^k"):
-        paths.top_k(mdp, 1.0, 2, 2.5, x0)
+# ---------------------------------------------------------------- path probability
+@pytest.mark.parametrize("seed", range(0, 240, 5))
+def test_path_probability_of_top_k_is_the_path_distribution(seed):
+    mdp, x0, H = pb.case(seed)
+    st_, ac, lp, G = pb.all_paths(mdp, x0, H)
+    index = {(tuple(s), tuple(a)): j for j, (s, a) in enumerate(zip(st_, ac, strict=True))}
+    for T in TEMPS:
+        best = paths.top_k(mdp, float(T), H, 1000, x0)
+        got = paths.path_probability(best, paths.trajectory_stats(mdp, float(T), H, x0), T)
+        p = pb.distribution(lp, G, T)
+        chosen = [
+            index[(tuple(s), tuple(a))] for s, a in zip(best.states, best.actions, strict=True)
+        ]
+        tol = 1e-6 if 0 < T < 1e-4 else 1e-10  # see _check_stats on T = 1e-8
+        np.testing.assert_allclose(got, p[chosen], rtol=0, atol=tol)
     with pytest.raises(ValueError, match="^T"):
-        paths.enumerate(mdp, -0.1, 2, x0)
-    with pytest.raises(ValueError, match="^x0"):
-        paths.enumerate(mdp, 1.0, 2, np.ones(4) / 4)
-    with pytest.raises(ValueError, match="^mdp"):
-        paths.top_k(brute, 1.0, 2, 1)
-    with pytest.raises(ValueError, match="^chunk_size"):
-        paths.iter_chunks(mdp, 1.0, 2, x0, chunk_size=0)
-
-
-def test_refuses_a_result_that_would_not_fit_in_memory():
-    mdp = qs.random_mdp(4, 4, seed=0)
-    # 4^20 ~ 1e12 paths: tens of TB as arrays; streaming is the way.
-    with pytest.raises(ValueError, match=r"^horizon: .*iter_chunks"):
-        paths.enumerate(mdp, 1.0, 20, 0)
-    with pytest.raises(ValueError, match=r"^horizon: .*max_bytes"):
-        paths.enumerate(mdp, 1.0, 5, 0, max_bytes=1000)
-    assert paths.enumerate(mdp, 1.0, 5, 0, max_bytes=None).states.shape == (4**5, 6)
-    # Beyond 2^62 paths not even a stream is attempted.
-    with pytest.raises(ValueError, match="^horizon: .*cannot be enumerated"):
-        paths.iter_chunks(mdp, 1.0, 40, 0)
+        paths.path_probability(best, paths.trajectory_stats(mdp, 1.0, H, x0), TEMPS)
