@@ -268,6 +268,9 @@ def iter_chunks(
     interrupted after ``m`` paths resumes with ``start=m``. Memory is ``O(chunk_size H)``
     plus ``O(H E)`` tables (``E`` transitions), whatever the number of paths.
     ``progress``: a tqdm bar on stderr (default: only when stderr is a terminal).
+    The paths are the terms of ``n_H = x0 W_T^H`` (row vectors, ``W_T[s, s'] =
+    sum_a pi0[s,a] P[s,a,s'] exp(R[s,a,s']/T)``), unranked from counting-semiring tables
+    (J. Goodman, "Semiring parsing", 1999).
     """
     mdp = check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")

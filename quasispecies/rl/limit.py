@@ -107,6 +107,13 @@ def limit_report(mdp, temperatures, *, horizon: int = 10, start: int = 0) -> Lim
     (:func:`quasispecies.steady_state`), ``T log Z_H`` from ``delta_start`` against
     ``V*_H``, ``V+_H`` and the bound, the agreement of ``argmax pi_T`` with the
     Bellman-optimal actions, and the path entropy. See :class:`LimitReport`.
+
+    ``W_T[s, s'] = sum_a pi0[s,a] P[s,a,s'] exp(R[s,a,s']/T)`` acts on row vectors
+    (``n_{t+1} = n_t W_T``); ``T log rho(W_T) -> mu*``, the maximum cycle mean of the
+    support graph with edge weight ``max_a R`` (R. M. Karp, "A characterization of the
+    minimum cycle mean in a digraph", *Discrete Math.* 23, 1978); ``V*_H``, ``V+_H`` by
+    backward induction (Bellman 1957); ``pi_T`` is the soft-optimal policy for
+    deterministic ``P`` (Todorov, PNAS 106, 2009).
     """
     mdp = check_mdp(mdp)
     Ts, _ = check_temperature(temperatures, "temperatures")

@@ -89,6 +89,9 @@ def policy_iteration(
     discounted path-integral recursion.
 
     States with no infinite path that avoids dead ends get ``-inf`` and policy ``-1``.
+    ``V`` is a column vector here (``P_pi[s, s'] = P(s'|s, pi(s))``, rows = current state),
+    the transpose of the population's row-vector convention ``n_{t+1} = n_t W_T``.
+    Reference: R. A. Howard, *Dynamic Programming and Markov Processes* (1960).
     """
     mdp = check_mdp(mdp)
     g = check_discount(discount, allow_one=False)
