@@ -19,7 +19,7 @@ deterministic (``MDP.from_transitions``, ``E = 4 S`` edges) and stochastic
   32 temperatures and scale its time by 4; such a row says so.
 * ``crossover_*`` — ``scaled_log_population`` for 8 temperatures x 100 steps on the same
   deterministic MDP stored densely (``MDP(P, R)``: dense reductions), as segment
-  reductions (the scatter path ``quasispecies.dynamics.discrete._run``) and in pull form.
+  reductions (the scatter path ``quasispecies.dynamics.horizon.run_horizon``) and in pull form.
 
 The pull-form SpMV is also reported as a fraction of the device's measured streaming
 bandwidth (``bandwidth_fraction``: bytes a perfect kernel must move / time / bandwidth).
@@ -262,7 +262,7 @@ def crossover(S: int, dtype: str) -> list[dict]:
     import numpy as np
 
     import quasispecies as qs
-    from quasispecies.dynamics.discrete import _run
+    from quasispecies.dynamics.horizon import run_horizon
     from quasispecies.kernels import pull
 
     steps = 100
@@ -278,7 +278,7 @@ def crossover(S: int, dtype: str) -> list[dict]:
     arrays = sp.arrays()
 
     def scatter():
-        return jax.vmap(lambda t: _run(arrays, t, jnp.asarray(x0), steps, False, False)[1])(
+        return jax.vmap(lambda t: run_horizon(arrays, t, jnp.asarray(x0), steps, False, False)[1])(
             jnp.asarray(Ts)
         )
 
@@ -290,7 +290,7 @@ def crossover(S: int, dtype: str) -> list[dict]:
             size=f"S={S:,}, A=4",
             ours="pull form (quasispecies.kernels.pull)",
             ours_s=warm,
-            baseline="segment reductions (quasispecies.dynamics.discrete._run, sparse)",
+            baseline="segment reductions (quasispecies.dynamics.horizon.run_horizon, sparse)",
             baseline_s=swarm,
             compile_s=cold - warm,
             peak_mb=mem,
@@ -307,9 +307,9 @@ def crossover(S: int, dtype: str) -> list[dict]:
         darrays = dn.arrays()
 
         def dense():
-            return jax.vmap(lambda t: _run(darrays, t, jnp.asarray(x0), steps, True, False)[1])(
-                jnp.asarray(Ts)
-            )
+            return jax.vmap(
+                lambda t: run_horizon(darrays, t, jnp.asarray(x0), steps, True, False)[1]
+            )(jnp.asarray(Ts))
 
         # the dense path takes minutes per call from S = 1024 on: one warm-up, one timing
         big = S >= 1024
@@ -323,7 +323,7 @@ def crossover(S: int, dtype: str) -> list[dict]:
                 size=f"S={S:,}, A=4",
                 ours="pull form (quasispecies.kernels.pull)",
                 ours_s=warm,
-                baseline="dense reductions (MDP(P, R), quasispecies.dynamics.discrete._run)",
+                baseline="dense reductions (MDP(P, R), quasispecies.dynamics.horizon.run_horizon)",
                 baseline_s=dwarm,
                 compile_s=cold - warm,
                 peak_mb=mem,

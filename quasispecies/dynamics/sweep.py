@@ -23,13 +23,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.dynamics.discrete import (
-    DENSE_STEADY_LIMIT,
-    PULL_MIN_STATES,
-    evolve,
-    scaled_log_population,
-    steady_state,
-)
+from quasispecies.dynamics import steady
+from quasispecies.dynamics.horizon import evolve, resolve_layout, scaled_log_population
+from quasispecies.dynamics.steady import steady_state
 from quasispecies.kernels.maxplus import (
     critical_nodes,
     howard_sparse,
@@ -60,7 +56,7 @@ def _support_spectrum(mdp: MDP) -> tuple[float, np.ndarray]:
     the critical states are those on cycles of the tight edges (equality, ``eta = mu``).
     """
     S = mdp.num_states
-    if mdp.dense or S <= DENSE_STEADY_LIMIT:
+    if mdp.dense or S <= steady.DENSE_STEADY_LIMIT:
         A0 = mdp.max_plus_weights()
         mu = max_plus_eigenvalue(A0)
         return mu, critical_nodes(A0, mu)
@@ -106,7 +102,7 @@ def _rows_for(
             "critical_mass": pop[:, crit].sum(axis=1),
             "irreducible": np.atleast_1d(res.irreducible),
         }
-    if not mdp.dense and mdp.num_states >= PULL_MIN_STATES:  # final step only, no history
+    if resolve_layout(mdp) == "pull":  # final step only, no history
         from quasispecies.kernels.pull import horizon as pull_horizon
 
         hres = pull_horizon(mdp, T, horizon, initial_population(mdp, x0))

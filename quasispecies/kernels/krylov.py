@@ -11,7 +11,9 @@ applications of ``W_T`` in pull form (:mod:`quasispecies.kernels.pull`), never a
   periodic operators (the Perron root is the Ritz value of largest *real* part).
 * **log domain** otherwise (tiny ``T``, or ``T = 0`` evaluated at ``T_e = 1e-8`` scale): the
   shifted power iteration ``x <- x (W + rho I) / (2 rho)`` on ``u = T log x``, as in
-  :func:`quasispecies.dynamics.discrete.steady_state`, with the pull-form log-sum-exp step.
+  :func:`quasispecies.dynamics.steady.steady_state`, with the pull-form log-sum-exp step
+  (:func:`quasispecies.kernels.pull.log_step`; the sums are the semiring's,
+  :mod:`quasispecies.semiring.ell`).
 
 The residual reported is ``||x W - rho x||_1 / rho`` with ``rho = sum(x W)``.
 
@@ -30,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from quasispecies.kernels import pull
+from quasispecies.semiring.core import init_pair
+from quasispecies.semiring.ell import population_at, scaled_plus, scaled_total
 
 __all__ = ["POWER_BUDGET", "SparsePerron", "krylov_schur", "perron_sparse"]
 
@@ -60,21 +64,21 @@ class SparsePerron(NamedTuple):
 # ----------------------------------------------------------------- linear domain
 def _matvec(arrs, ws, tw, static):
     def mv(x):
-        return pull._linear_step(arrs, ws, tw, x, static)
+        return pull.linear_step(arrs, ws, tw, x, static)
 
     return mv
 
 
 @partial(jax.jit, static_argnames=("static",))
 def _weights(arrs, T, rmax, static):
-    arrs = pull._local(arrs, 0)
-    return pull._linear_weights(arrs, T, rmax)
+    arrs = pull.local_arrays(arrs, 0)
+    return pull.linear_weights(arrs, T, rmax)
 
 
 @partial(jax.jit, static_argnames=("static", "steps"))
 def _power_chunk(arrs, ws, tw, x, static, steps):
     """``steps`` normalised power steps; returns ``(x, ||xW/rho - x||_1 of the last step)``."""
-    mv = _matvec(pull._local(arrs, 0), ws, tw, static)
+    mv = _matvec(pull.local_arrays(arrs, 0), ws, tw, static)
 
     def body(_, carry):
         x, _ = carry
@@ -88,7 +92,7 @@ def _power_chunk(arrs, ws, tw, x, static, steps):
 
 @partial(jax.jit, static_argnames=("static",))
 def _residual(arrs, ws, tw, x, static):
-    y = _matvec(pull._local(arrs, 0), ws, tw, static)(x)
+    y = _matvec(pull.local_arrays(arrs, 0), ws, tw, static)(x)
     rho = jnp.sum(y)
     return rho, jnp.sum(jnp.abs(y - rho * x)) / rho
 
@@ -100,7 +104,7 @@ def _arnoldi(arrs, ws, tw, V, H, k, static, m):
     ``V`` is ``(m + 1, N)`` with orthonormal rows ``0..k``; ``H`` is ``(m + 1, m)``.
     Classical Gram–Schmidt with one reorthogonalisation pass (DGKS).
     """
-    mv = _matvec(pull._local(arrs, 0), ws, tw, static)
+    mv = _matvec(pull.local_arrays(arrs, 0), ws, tw, static)
     rows = jnp.arange(m + 1)
 
     def body(j, carry):
@@ -182,18 +186,7 @@ def krylov_schur(
 @partial(jax.jit, static_argnames=("static", "max_iter"))
 def _log_power(arrs, T, u0, tol, static, max_iter: int):
     """Shifted power iteration ``x <- x (W + rho I) / (2 rho)`` on ``u = T log x``."""
-    arrs = pull._local(arrs, 0)
-
-    def lse(a, b):
-        m = jnp.maximum(a, b)
-        ms = jnp.where(jnp.isfinite(m), m, 0.0)
-        s = jnp.exp((a - ms) / T) + jnp.exp((b - ms) / T)
-        return jnp.where(s > 0, ms + T * jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
-
-    def total(u):
-        m = jnp.max(u, initial=-jnp.inf)
-        ms = jnp.where(jnp.isfinite(m), m, 0.0)
-        return ms + T * jnp.log(jnp.sum(jnp.exp((u - ms) / T)))
+    arrs = pull.local_arrays(arrs, 0)
 
     def cond(state):
         it, _, delta = state
@@ -201,19 +194,19 @@ def _log_power(arrs, T, u0, tol, static, max_iter: int):
 
     def body(state):
         it, u, _ = state
-        v = pull._log_step(arrs, u, T, static)
-        g = total(v)  # T log rho, with sum exp(u / T) = 1
-        nu = lse(v - g, u)
-        nu = nu - total(nu)
-        delta = jnp.sum(jnp.abs(pull._x_from_u(nu, T) - pull._x_from_u(u, T)))
+        v = pull.log_step(arrs, u, T, static)
+        g = scaled_total(v, T)  # T log rho, with sum exp(u / T) = 1
+        nu = scaled_plus(v - g, u, T)
+        nu = nu - scaled_total(nu, T)
+        delta = jnp.sum(jnp.abs(population_at(nu, T) - population_at(u, T)))
         return it + 1, nu, delta
 
-    u0 = u0 - total(u0)
+    u0 = u0 - scaled_total(u0, T)
     it, u, delta = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), u0, jnp.inf))
-    v = pull._log_step(arrs, u, T, static)
-    g = total(v)
-    x = pull._x_from_u(u, T)
-    xw = pull._x_from_u(v, T)
+    v = pull.log_step(arrs, u, T, static)
+    g = scaled_total(v, T)
+    x = population_at(u, T)
+    xw = population_at(v, T)
     return x, g, it, delta, jnp.sum(jnp.abs(xw - x))
 
 
@@ -247,7 +240,7 @@ def perron_sparse(
         if float(logwmin) < pull.GUARD_LOG and method == "auto":
             method = "log"
     if method == "log":
-        u0 = jnp.where(x0i > 0, T * jnp.log(jnp.where(x0i > 0, x0i, 1.0)), -jnp.inf)
+        u0 = init_pair(x0i, Tj).u
         x, g, it, delta, resid = _log_power(arrs, Tj, u0, tol / 2, static, max_iter)
         if not float(jnp.sum(x)) > 0:
             raise ValueError(

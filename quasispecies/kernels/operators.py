@@ -1,4 +1,4 @@
-r"""Replication operators in the log semiring: one step forward or backward.
+r"""Replication operators in the log semiring: one forward step, and the dense log matrix.
 
 Row-vector convention: a population is a row vector ``n`` and ``n_{t+1} = n_t W_T``,
 ``W_T[s, s'] = sum_a K[s, a, s'] exp(R[s, a, s'] / T)``. In the log domain, with an
@@ -6,13 +6,11 @@ element written ``exp(u / T + c)`` (see :mod:`quasispecies.semiring.core`):
 
 * forward (population, :func:`forward`)
   ``u'(s') = (+)_{s, a, b: next_state[s,a,b] = s'} [u(s) + R(s,a,b)]`` with
-  multiplicity ``c(s) + log K(s,a,b)``;
-* backward (values / messages, :func:`backward`)
-  ``v'(s) = (+)_{a, b} [R(s,a,b) + v(next_state[s,a,b])]`` with multiplicity
-  ``log K(s,a,b) + d(next_state)``.
+  multiplicity ``c(s) + log K(s,a,b)``.
 
-At ``T > 0`` these are ``T log`` of the linear updates ``n W_T`` and ``W_T z``; at
-``T = 0`` they are the max-plus (Bellman "optimistic") updates. Dense MDPs reduce over
+At ``T > 0`` this is ``T log`` of the linear update ``n W_T``; at ``T = 0`` the max-plus
+update. The backward step (values / messages, ``z -> W_T z``) is
+:func:`quasispecies.semiring.ext.backward_scan`, the one backward programme. Dense MDPs reduce over
 axes; sparse ones (``S`` up to ``10^6``) use segment reductions, never an ``S x S``
 matrix. These helpers are traced inside the jitted public kernels; they are not
 jitted themselves.
@@ -26,29 +24,27 @@ from jax import Array
 
 from quasispecies.semiring.core import LogPair, reduce_pair, segment_reduce_pair
 
-__all__ = ["backward", "forward", "log_weight_matrix"]
+__all__ = ["forward", "log_weight_matrix"]
 
 
 def forward(
     u: Array, c: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array, dense: bool
 ) -> LogPair:
-    """One replication step ``n -> n W_T`` in the log semiring (see module docstring)."""
+    r"""One replication step ``n -> n W_T`` (row vector) in the log semiring.
+
+    ``(u', c')(s') = (+)_T over (s, a, b) with next_state[s,a,b] = s'`` of
+    ``(u(s) + R(s,a,b), c(s) + log K(s,a,b))``, ``K = pi0 P``: at ``T > 0``,
+    ``exp(u'/T + c') = sum_s exp(u(s)/T + c(s)) W_T[s, s']``; at ``T = 0`` the max-plus
+    step with tie multiplicities. ``dense`` MDPs (``next_state[s, a, b] = b``) reduce over
+    an axis (:func:`~quasispecies.semiring.core.reduce_pair`), sparse ones over segments
+    (:func:`~quasispecies.semiring.core.segment_reduce_pair`).
+    """
     S, A, B = log_kernel.shape
     U = u[:, None, None] + reward
     C = c[:, None, None] + log_kernel
     if dense:
         return reduce_pair(U.reshape(S * A, B), C.reshape(S * A, B), T, axis=0)
     return segment_reduce_pair(U.ravel(), C.ravel(), next_state.ravel(), S, T)
-
-
-def backward(
-    v: Array, d: Array, next_state: Array, log_kernel: Array, reward: Array, T: Array
-) -> LogPair:
-    """One backward step ``z -> W_T z`` in the log semiring (see module docstring)."""
-    S = log_kernel.shape[0]
-    U = reward + v[next_state]
-    C = log_kernel + d[next_state]
-    return reduce_pair(U.reshape(S, -1), C.reshape(S, -1), T, axis=-1)
 
 
 def log_weight_matrix(mdp, T: float) -> tuple[np.ndarray, np.ndarray]:

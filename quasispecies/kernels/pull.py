@@ -1,256 +1,102 @@
-r"""Sparse replication operators in *pull* form, and the finite-horizon kernels built on them.
+r"""Finite-horizon kernels on the pull (sliced-ELL, by destination) operator.
 
-The successor lists of an :class:`~quasispecies.model.mdp.MDP` describe a *push*:
-``n_{t+1}(s') += n_t(s) K(s,a,b) e^{R(s,a,b)/T}`` over edges ``s -> s' = next_state[s,a,b]``.
-On a CPU (and on a GPU) a push is a scatter, which XLA does not fuse and runs serially.
-Here the same operator is stored by *destination* (the transpose, CSC-like):
+The operator (:mod:`quasispecies.kernels.pull_layout`, re-exported here) stores
+``W_T[s, s'] = sum_a pi0[s,a] P[s,a,s'] exp(R[s,a,s'] / T)`` by destination, so one step of
+``n_{t+1} = n_t W_T`` (row vectors) is, for every destination ``s'``,
 
-.. math:: n_{t+1}(s') = \sum_{j < d(s')} n_t(p_j(s'))\, w_j(s'),
-          \qquad w_j(s') = K_j(s') \, e^{R_j(s') / T},
+.. math:: n_{t+1}(s') = \sum_{j < d(s')} n_t(p_j(s'))\, K_j(s')\, e^{R_j(s') / T}:
 
-where ``p_j(s')`` is the ``j``-th predecessor edge of ``s'``. States are grouped by in-degree
-into *buckets* of a fixed width ``D`` (sliced ELLPACK): a bucket is a ``(D, n)`` table of
-predecessors, rewards and log-kernel weights, padded with the semiring zero
-(``log K = -inf``). One step is then ``D`` fused gather-multiply-adds per bucket, with no
-scatter; the rare destinations of in-degree above :data:`MAX_WIDTH` (a sink fed by
-``10^5`` states, say) keep a segment reduction ("tail"). States are renumbered internally so
-that each bucket is a contiguous range; inputs and outputs are in the caller's numbering.
+``D`` fused gather-multiply-adds per bucket, and no scatter. Three kernels share it, chosen
+per temperature on the host:
 
-Three kernels share the operator, chosen per temperature on the host:
-
-* **linear** (``T > 0``): ``n`` itself, renormalised by its maximum each step, with
-  ``w = K e^{(R - R_max)/T}``. A guard checks every step that no product ``n w`` leaves
-  the normal float64 range (smallest positive ``n`` times smallest ``w`` above ``1e-300``,
-  see :data:`GUARD_LOG`); then every operation is exactly rounded and the result equals
-  the log-domain one to float64 rounding. If the guard trips, the temperature is redone by
-* **log** (``T > 0``): ``u = T log n`` with a log-sum-exp per destination, exactly the
-  recursion of :func:`quasispecies.kernels.operators.forward` (no underflow at any ``T``);
-* **pair** (any ``T``, used at ``T = 0``): the ``(u, c)`` pair of
+* **linear** (``T > 0``, :func:`linear_step`): ``n`` itself, renormalised by its maximum
+  each step, with ``w = K e^{(R - R_max)/T}``. A guard checks every step that no product
+  ``n w`` leaves the normal float64 range (smallest positive ``n`` times smallest ``w`` above
+  ``1e-300``, see :data:`GUARD_LOG`); then every operation is exactly rounded and the
+  result equals the log-domain one to float64 rounding. If the guard trips, the
+  temperature is redone by
+* **log** (``T > 0``, :func:`log_step`): ``u = T log n`` with a log-sum-exp per destination
+  (:func:`quasispecies.semiring.ell.ell_scaled_lse`), exactly the recursion of
+  :func:`quasispecies.kernels.operators.forward` (no underflow at any ``T``);
+* **pair** (any ``T``, used at ``T = 0``, :func:`pair_step`): the ``(u, c)`` pair of
   :func:`quasispecies.semiring.core.reduce_pair`, i.e. max-plus with tie multiplicities.
 
-Every reduction across states is a ``max`` (order independent), so the result does not
-depend on how rows are split over devices (see :mod:`quasispecies.kernels.sharding`).
+Only the linear fast path computes here; every log-domain reduction is the semiring's
+(:mod:`quasispecies.semiring`). Every reduction across states is a ``max`` (order
+independent), so the result does not depend on how rows are split over devices (see
+:mod:`quasispecies.kernels.sharding`).
 
-Reference for the layout: M. Kreutzer et al., "A unified sparse matrix data format for
-efficient general sparse matrix-vector multiplication on modern processors with wide
-SIMD units", SIAM J. Sci. Comput. 36 (2014) (SELL-C-sigma).
+*Kernel interface.* ``arrs`` is :meth:`PullOperator.device_arrays` (with the leading
+``parts`` axis); :func:`local_arrays` takes one part's slice, which the step functions
+read. ``static`` is :meth:`PullOperator.static`. A step maps the full internal vector (all
+parts) to this part's rows. The ``*_batch`` functions run one kernel for a batch of
+temperatures; ``gather`` turns this part's rows into the full vector (identity on one
+device, ``all_gather`` under ``shard_map``) and ``gmax`` is the max over all parts.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.semiring.core import reduce_pair, segment_reduce_pair, softmax_pair
+from quasispecies.kernels.pull_layout import (
+    MAX_WIDTH as MAX_WIDTH,
+    WIDTHS as WIDTHS,
+    PullOperator as PullOperator,
+    build as build,
+    is_cached as is_cached,
+    pull_operator as pull_operator,
+    to_internal as to_internal,
+    to_original as to_original,
+)
+from quasispecies.semiring.core import init_pair, reduce_pair, segment_reduce_pair, softmax_pair
+from quasispecies.semiring.ell import (
+    ell_scaled_lse,
+    exp_normalise,
+    population_at,
+    segment_scaled_lse,
+    shift_max,
+    shift_max_pair,
+)
 
 __all__ = [
     "GUARD_LOG",
     "MAX_WIDTH",
+    "WIDTHS",
+    "HorizonResult",
     "PullOperator",
     "build",
     "horizon",
+    "is_cached",
+    "linear_batch",
+    "linear_step",
+    "linear_weights",
+    "local_arrays",
+    "log_batch",
+    "log_step",
+    "n_to_x",
+    "pair_batch",
+    "pair_step",
     "pull_operator",
+    "to_internal",
+    "to_original",
 ]
-
-#: Bucket widths (in-degrees are padded up to the next one). Destinations with a larger
-#: in-degree go to the segment-reduction tail.
-WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32)
-MAX_WIDTH = WIDTHS[-1]
 
 #: The linear kernel is trusted while ``log(min positive n) + log(min w) >= GUARD_LOG``:
 #: every product ``n w`` is then a normal float64 (``> 2.2e-308``) with room to spare, so no
 #: term of any sum is flushed or loses relative precision.
 GUARD_LOG = float(np.log(1e-300))
 
-
-class PullOperator(NamedTuple):
-    """The replication operator stored by destination (see the module docstring).
-
-    Arrays carry a leading ``parts`` axis (one slice per device when sharded; ``parts = 1``
-    otherwise). Internal state ``q = p * local_size + i`` is row ``i`` of part ``p``; within
-    a part, rows are ``[in-degree 0 | bucket 0 | bucket 1 | ... | tail]``.
-
-    Attributes
-    ----------
-    preds, rewards, logk : tuple of (parts, D_b, n_b) arrays
-        Predecessor (internal index), reward and ``log K`` of each bucket's padded edges.
-    tail_src, tail_dst, tail_reward, tail_logk : (parts, E_t) arrays
-        Edges into high in-degree rows: source (internal), destination (local tail row).
-    perm : (parts * local_size,) int numpy array
-        Original state of each internal row (``-1`` for padding rows).
-    inv : (S,) int numpy array
-        Internal row of each original state.
-    """
-
-    preds: tuple
-    rewards: tuple
-    logk: tuple
-    tail_src: jax.Array
-    tail_dst: jax.Array
-    tail_reward: jax.Array
-    tail_logk: jax.Array
-    perm: np.ndarray
-    inv: np.ndarray
-    n_zero: int
-    n_tail: int
-    parts: int
-    reward_max: float
-
-    @property
-    def local_size(self) -> int:
-        return self.n_zero + sum(int(p.shape[2]) for p in self.preds) + self.n_tail
-
-    @property
-    def size(self) -> int:
-        return self.parts * self.local_size
-
-    @property
-    def num_states(self) -> int:
-        return int(self.inv.shape[0])
-
-    def device_arrays(self):
-        """The array part, a pytree that jitted kernels take as an argument."""
-        return (
-            self.preds,
-            self.rewards,
-            self.logk,
-            self.tail_src,
-            self.tail_dst,
-            self.tail_reward,
-            self.tail_logk,
-        )
-
-    def static(self):
-        """The hashable shape data that jitted kernels take as a static argument."""
-        return (self.n_zero, self.n_tail, self.parts, tuple(int(p.shape[2]) for p in self.preds))
-
-
-def _edges(mdp):
-    """Live edges ``(src, dst, reward, log K)`` of an MDP, in ``(s, a, b)`` order."""
-    lk = mdp.log_kernel
-    live = np.isfinite(lk)
-    S = lk.shape[0]
-    src = np.broadcast_to(np.arange(S)[:, None, None], lk.shape)[live]
-    dst = mdp.next_state[live]
-    return src.astype(np.int64), dst.astype(np.int64), mdp.reward[live], lk[live]
-
-
-def build(mdp, parts: int = 1) -> PullOperator:
-    """Pull-form operator of ``mdp`` whose rows split evenly over ``parts`` devices.
-
-    ``O(E log E)`` host work for ``E`` live edges; no ``S x S`` array.
-    """
-    S = mdp.num_states
-    src, dst, rew, lk = _edges(mdp)
-    return _build(S, src, dst, rew, lk, parts)
-
-
-def _build(S, src, dst, rew, lk, parts: int) -> PullOperator:
-    indeg = np.bincount(dst, minlength=S)
-    widths = np.asarray(WIDTHS)
-    # bucket code: 0 = in-degree 0, 1..len(WIDTHS) = bucket, len(WIDTHS)+1 = tail
-    code = np.where(indeg == 0, 0, np.searchsorted(widths, indeg) + 1)
-    ncode = len(WIDTHS) + 2
-    used = [k for k in range(ncode) if k in (0, ncode - 1) or (code == k).any()]
-    members = {k: np.flatnonzero(code == k) for k in used}
-    # rows per part (padded so every part has the same shape)
-    per_part = {k: -(-len(members[k]) // parts) for k in used}
-    local_sizes = [per_part[k] for k in used]
-    local_size = int(sum(local_sizes))
-    offsets = dict(
-        zip(used, np.concatenate([[0], np.cumsum(local_sizes)[:-1]]).tolist(), strict=True)
-    )
-    perm = np.full(parts * local_size, -1, dtype=np.int64)
-    inv = np.empty(S, dtype=np.int64)
-    part_of = np.empty(S, dtype=np.int64)
-    local_row = np.empty(S, dtype=np.int64)
-    for k in used:
-        m = members[k]
-        i = np.arange(len(m))
-        p, r = np.divmod(i, max(per_part[k], 1))
-        q = p * local_size + offsets[k] + r
-        perm[q] = m
-        inv[m] = q
-        part_of[m] = p
-        local_row[m] = r
-    # sort edges by destination (stable: keeps the (s, a, b) order within a row)
-    order = np.argsort(dst, kind="stable")
-    src, dst, rew, lk = src[order], dst[order], rew[order], lk[order]
-    start = np.concatenate([[0], np.cumsum(indeg)[:-1]])
-    rank = np.arange(len(dst)) - start[dst]
-    isrc = inv[src]
-    preds, rewards, logks = [], [], []
-    for k in used:
-        if k in (0, ncode - 1):
-            continue
-        D, n = int(WIDTHS[k - 1]), per_part[k]
-        P = np.zeros((parts, D, n), dtype=np.int32)
-        Rw = np.zeros((parts, D, n))
-        L = np.full((parts, D, n), -np.inf)
-        sel = code[dst] == k
-        d = dst[sel]
-        P[part_of[d], rank[sel], local_row[d]] = isrc[sel]
-        Rw[part_of[d], rank[sel], local_row[d]] = rew[sel]
-        L[part_of[d], rank[sel], local_row[d]] = lk[sel]
-        preds.append(jnp.asarray(P))
-        rewards.append(jnp.asarray(Rw))
-        logks.append(jnp.asarray(L))
-    tcode = ncode - 1
-    sel = code[dst] == tcode
-    d = dst[sel]
-    counts = np.bincount(part_of[d], minlength=parts) if sel.any() else np.zeros(parts, int)
-    Et = int(max(1, counts.max()))
-    ts = np.zeros((parts, Et), dtype=np.int32)
-    td = np.zeros((parts, Et), dtype=np.int32)
-    tr = np.zeros((parts, Et))
-    tl = np.full((parts, Et), -np.inf)
-    if sel.any():
-        pp = part_of[d]
-        o = np.argsort(pp, kind="stable")
-        pos = np.arange(len(d)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[pp[o]]
-        ts[pp[o], pos] = isrc[sel][o]
-        td[pp[o], pos] = local_row[d][o]
-        tr[pp[o], pos] = rew[sel][o]
-        tl[pp[o], pos] = lk[sel][o]
-    rmax = float(np.max(rew)) if len(rew) else 0.0
-    return PullOperator(
-        tuple(preds),
-        tuple(rewards),
-        tuple(logks),
-        jnp.asarray(ts),
-        jnp.asarray(td),
-        jnp.asarray(tr),
-        jnp.asarray(tl),
-        perm,
-        inv,
-        per_part[0],
-        per_part[tcode],
-        parts,
-        rmax,
-    )
-
-
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def pull_operator(mdp, parts: int = 1) -> PullOperator:
-    """:func:`build`, cached per MDP object (MDPs are treated as immutable)."""
-    per = _CACHE.setdefault(mdp, {})
-    if parts not in per:
-        per[parts] = build(mdp, parts)
-    return per[parts]
+#: Normalised population from ``log n`` (``-inf`` = zero): ``exp(z) / sum exp(z)``.
+n_to_x = exp_normalise
 
 
 # ------------------------------------------------------------------- local steps
-# Each step maps the full internal vector (all parts) to this part's rows. `arrs` is one
-# part's slice of `PullOperator.device_arrays()` (leading parts axis removed).
-
-
-def _local(arrs, p):
+def local_arrays(arrs, p: int):
+    """Part ``p``'s slice of :meth:`PullOperator.device_arrays` (the ``parts`` axis removed)."""
     preds, rewards, logk, ts, td, tr, tl = arrs
     return (
         tuple(a[p] for a in preds),
@@ -263,8 +109,13 @@ def _local(arrs, p):
     )
 
 
-def _linear_weights(arrs, T, rmax):
-    """``w = K e^{(R - R_max)/T}`` per padded edge, and ``log min w`` over live edges."""
+def linear_weights(arrs, T, rmax):
+    r"""Edge weights ``w_j = K_j e^{(R_j - R_max)/T}`` of the linear kernel (``T > 0``).
+
+    Returns ``(ws, tw, log min w)``: one ``(D, n)`` table per bucket, the tail's weights,
+    and the log of the smallest live weight (for the :data:`GUARD_LOG` guard). Shifting by
+    ``R_max`` keeps every weight ``<= 1``; ``T (log n_H + ...) + H R_max`` undoes it.
+    """
     _, rewards, logk, _, _, tr, tl = arrs
     ws = tuple(jnp.exp(lk + (r - rmax) / T) for r, lk in zip(rewards, logk, strict=True))
     tw = jnp.exp(tl + (tr - rmax) / T)
@@ -275,10 +126,14 @@ def _linear_weights(arrs, T, rmax):
     return ws, tw, jnp.min(jnp.stack(mins))
 
 
-def _linear_step(arrs, ws, tw, n, static, scale=None):
-    """``n W`` in pull form; with ``scale`` (a power of two), ``(scale n) W`` with the
-    scaling applied to each gathered entry (exact: the same bits as scaling ``n`` first,
-    without a pass over ``n`` to do it)."""
+def linear_step(arrs, ws, tw, n, static, scale=None):
+    r"""One linear-domain step ``n -> n W`` (row vector), by destination:
+    ``(n W)(s') = sum_j n(p_j(s')) w_j(s')`` with ``w`` from :func:`linear_weights`.
+
+    With ``scale`` (a power of two), ``(scale n) W`` with the scaling applied to each
+    gathered entry (exact: the same bits as scaling ``n`` first, without a pass over
+    ``n`` to do it). Sums run in a fixed order (``j = 0, 1, ...``) per row.
+    """
     n_zero, n_tail, _, _ = static
     preds, _, _, ts, td, _, _ = arrs
 
@@ -296,34 +151,33 @@ def _linear_step(arrs, ws, tw, n, static, scale=None):
     return jnp.concatenate(outs)
 
 
-def _lse_rows(z):
-    """``logsumexp`` over axis 0 of a ``(D, n)`` array, ``-inf`` where every entry is."""
-    m = jnp.max(z, axis=0)
-    ms = jnp.where(jnp.isfinite(m), m, 0.0)
-    s = jnp.sum(jnp.exp(z - ms[None, :]), axis=0)
-    return jnp.where(s > 0, ms + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
+def log_step(arrs, u, T, static):
+    r"""One log-domain step at ``T > 0``, by destination:
+    ``u'(s') = T log sum_j exp((u(p_j) + R_j) / T + log K_j)`` (``u = T log n``).
 
-
-def _log_step(arrs, u, T, static):
-    """``T logsumexp`` over predecessors: ``u'(s') = T log sum_j e^{(u(p_j) + R_j)/T + log K_j}``."""
+    The reductions are :func:`quasispecies.semiring.ell.ell_scaled_lse` per bucket and
+    :func:`~quasispecies.semiring.ell.segment_scaled_lse` for the tail.
+    """
     n_zero, n_tail, _, _ = static
     preds, rewards, logk, ts, td, tr, tl = arrs
     outs = [jnp.full(n_zero, -jnp.inf, u.dtype)]
     for P, R, L in zip(preds, rewards, logk, strict=True):
         # one (D, n) gather and a reduction over D: the same speed as D unrolled gathers
         # here (exp dominates), and far less for XLA to compile
-        outs.append(T * _lse_rows((u[P] + R) / T + L))
+        outs.append(ell_scaled_lse(u[P] + R, L, T))
     if n_tail:
-        z = (u[ts] + tr) / T + tl
-        zmax = jax.ops.segment_max(z, td, num_segments=n_tail)
-        zms = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
-        s = jax.ops.segment_sum(jnp.exp(z - zms[td]), td, num_segments=n_tail)
-        outs.append(T * jnp.where(s > 0, zms + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf))
+        outs.append(segment_scaled_lse(u[ts] + tr, tl, td, n_tail, T))
     return jnp.concatenate(outs)
 
 
-def _pair_step(arrs, u, c, T, static):
-    """The ``(u, c)`` semiring step of :func:`quasispecies.kernels.operators.forward`, by destination."""
+def pair_step(arrs, u, c, T, static):
+    r"""One ``(u, c)`` semiring step at any ``T`` (max-plus with tie multiplicities at 0):
+    :func:`quasispecies.kernels.operators.forward`, by destination.
+
+    ``(u', c')(s') = (+)_j (u(p_j) + R_j, c(p_j) + log K_j)`` with
+    :func:`quasispecies.semiring.core.reduce_pair` over each bucket's ``D`` predecessors
+    and :func:`~quasispecies.semiring.core.segment_reduce_pair` for the tail.
+    """
     n_zero, n_tail, _, _ = static
     preds, rewards, logk, ts, td, tr, tl = arrs
     us = [jnp.full(n_zero, -jnp.inf, u.dtype)]
@@ -342,8 +196,8 @@ def _pair_step(arrs, u, c, T, static):
 
 
 # --------------------------------------------------------------- one temperature
-# `gather` turns this part's rows into the full vector (identity on one device,
-# all_gather under shard_map); `gmax` is the max over all parts.
+def _identity(v):
+    return v
 
 
 def _max(v, gmax):
@@ -369,7 +223,7 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
     and the maximum (for ``e``) and the smallest positive entry (for the guard) come
     from one pass over ``r``: per step, one sweep over the edges and one over the states.
     """
-    ws, tw, logwmin = _linear_weights(arrs, T, rmax)
+    ws, tw, logwmin = linear_weights(arrs, T, rmax)
     logwmin = -gmax(-logwmin)  # min over all parts
     guard_exp = int(np.floor(GUARD_LOG / np.log(2.0)))
     wexp = jnp.floor(logwmin / np.log(2.0))
@@ -387,7 +241,7 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
 
     def step(carry, _):
         r, scale, e_total, ok = carry
-        r = _linear_step(arrs, ws, tw, gather(r), static, scale)
+        r = linear_step(arrs, ws, tw, gather(r), static, scale)
         scale, e, alive, good = rescale(r)
         ok = ok & alive & good
         return (r, scale, e_total + e, ok), (r * scale if history else None)
@@ -404,10 +258,8 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
 def _run_log(arrs, T, u0, steps, static, history, gather, gmax):
     def step(carry, _):
         u, log_total = carry
-        v = _log_step(arrs, gather(u), T, static)
-        m = _max(v, gmax)
-        ms = jnp.where(jnp.isfinite(m), m, 0.0)
-        return (v - ms, log_total + ms), (v - ms if history else None)
+        v, ms = shift_max(log_step(arrs, gather(u), T, static), gmax)
+        return (v, log_total + ms), (v if history else None)
 
     (u, log_total), us = jax.lax.scan(step, (u0, jnp.zeros((), u0.dtype)), None, length=steps)
     return us, u, log_total
@@ -416,26 +268,25 @@ def _run_log(arrs, T, u0, steps, static, history, gather, gmax):
 def _run_pair(arrs, T, u0, c0, steps, static, history, gather, gmax):
     def step(carry, _):
         u, c, log_total = carry
-        v, d = _pair_step(arrs, gather(u), gather(c), T, static)
-        m = _max(v, gmax)
-        ms = jnp.where(jnp.isfinite(m), m, 0.0)
-        cm = _max(jnp.where(jnp.isfinite(v), d, -jnp.inf), gmax)
-        cms = jnp.where(jnp.isfinite(cm), cm, 0.0)
-        return (v - ms, d - cms, log_total + ms), ((v - ms, d - cms) if history else None)
+        v, d = pair_step(arrs, gather(u), gather(c), T, static)
+        v, d, ms = shift_max_pair(v, d, gmax)
+        return (v, d, log_total + ms), ((v, d) if history else None)
 
     init = (u0, c0, jnp.zeros((), u0.dtype))
     (u, c, log_total), hist = jax.lax.scan(step, init, None, length=steps)
     return hist, u, c, log_total
 
 
-# ------------------------------------------------------------ single-device entry
-def _identity(v):
-    return v
+# ------------------------------------------------------------ batches of temperatures
+def linear_batch(arrs, Ts, x0, rmax, steps, static, history, gather=_identity, gmax=_identity):
+    r"""Guarded linear kernel for each of ``Ts`` (``T > 0``) in turn (``lax.map``).
 
-
-def _linear_batch(arrs, Ts, x0, rmax, steps, static, history, gather=_identity, gmax=_identity):
-    """Linear kernel for each of ``Ts`` in turn (``lax.map``); ``arrs`` has the parts axis."""
-    arrs = _local(arrs, 0)
+    ``arrs`` has the parts axis (part 0 is used: one device, or this device's slice under
+    ``shard_map``); ``x0`` is internal-order. Returns ``(xs, u, x, ok)`` per temperature:
+    the normalised history (or None), ``u_steps = T log n_steps``, ``x_steps`` and whether
+    the :data:`GUARD_LOG` guard held (if not, redo that ``T`` with :func:`log_batch`).
+    """
+    arrs = local_arrays(arrs, 0)
 
     def one(T):
         ns, logn, log_total, ok = _run_linear(
@@ -449,39 +300,33 @@ def _linear_batch(arrs, Ts, x0, rmax, steps, static, history, gather=_identity, 
     return jax.lax.map(one, Ts)
 
 
-def n_to_x(logn):
-    """Normalised population from ``log n`` (``-inf`` = zero)."""
-    m = jnp.max(logn, initial=-jnp.inf)
-    e = jnp.exp(logn - jnp.where(jnp.isfinite(m), m, 0.0))
-    s = jnp.sum(e)
-    return e / jnp.where(s > 0, s, 1.0)
+def log_batch(arrs, Ts, x0, steps, static, history, gather=_identity, gmax=_identity):
+    r"""Log-domain kernel (:func:`log_step`, ``T > 0``) for each of ``Ts``: ``(xs, u, x)``.
 
-
-def _x_from_u(u, T):
-    z = jnp.where(jnp.isfinite(u), u / T, -jnp.inf)
-    return n_to_x(z)
-
-
-def _log_batch(arrs, Ts, x0, steps, static, history, gather=_identity, gmax=_identity):
-    arrs = _local(arrs, 0)
+    ``u_{t+1} = T log sum_j exp((u_t(p_j) + R_j)/T + log K_j)`` from
+    ``u_0 = T log x0``, rescaled by its maximum each step (added back at the end).
+    """
+    arrs = local_arrays(arrs, 0)
 
     def one(T):
-        u0 = jnp.where(x0 > 0, T * jnp.log(jnp.where(x0 > 0, x0, 1.0)), -jnp.inf)
+        u0 = init_pair(x0, T).u
         us, u, log_total = _run_log(arrs, T, u0, steps, static, history, gather, gmax)
-        xs = jax.vmap(lambda v: _x_from_u(v, T))(us) if history else None
-        return xs, jnp.where(jnp.isfinite(u), u + log_total, -jnp.inf), _x_from_u(u, T)
+        xs = jax.vmap(lambda v: population_at(v, T))(us) if history else None
+        return xs, jnp.where(jnp.isfinite(u), u + log_total, -jnp.inf), population_at(u, T)
 
     return jax.lax.map(one, Ts)
 
 
-def _pair_batch(arrs, Ts, x0, steps, static, history, gather=_identity, gmax=_identity):
-    arrs = _local(arrs, 0)
+def pair_batch(arrs, Ts, x0, steps, static, history, gather=_identity, gmax=_identity):
+    r"""Pair kernel (:func:`pair_step`, any ``T``; max-plus with ties at ``T = 0``).
+
+    Returns ``(xs, u, x, c)`` per temperature; ``x`` is the ``T -> 0+`` limit at ``T = 0``
+    (:func:`quasispecies.semiring.core.softmax_pair`) and ``c`` the final multiplicity.
+    """
+    arrs = local_arrays(arrs, 0)
 
     def one(T):
-        pos = x0 > 0
-        logx = jnp.log(jnp.where(pos, x0, 1.0))
-        u0 = jnp.where(pos, T * logx, -jnp.inf)
-        c0 = jnp.where(pos, jnp.where(T > 0, 0.0, logx), -jnp.inf)
+        u0, c0 = init_pair(x0, T)
         hist, u, c, log_total = _run_pair(arrs, T, u0, c0, steps, static, history, gather, gmax)
         xs = jax.vmap(lambda a, b: softmax_pair(a, b, T, axis=0))(*hist) if history else None
         u_out = jnp.where(jnp.isfinite(u), u + log_total, -jnp.inf)
@@ -491,9 +336,9 @@ def _pair_batch(arrs, Ts, x0, steps, static, history, gather=_identity, gmax=_id
 
 
 _STATIC = ("steps", "static", "history")
-_linear_all = jax.jit(_linear_batch, static_argnames=_STATIC)
-_log_all = jax.jit(_log_batch, static_argnames=_STATIC)
-_pair_all = jax.jit(_pair_batch, static_argnames=_STATIC)
+_linear_all = jax.jit(linear_batch, static_argnames=_STATIC)
+_log_all = jax.jit(log_batch, static_argnames=_STATIC)
+_pair_all = jax.jit(pair_batch, static_argnames=_STATIC)
 
 
 class HorizonResult(NamedTuple):
@@ -508,18 +353,6 @@ class HorizonResult(NamedTuple):
     u: np.ndarray
     x: np.ndarray
     kernel: np.ndarray
-
-
-def to_internal(op: PullOperator, v: np.ndarray, fill=0.0) -> np.ndarray:
-    """Reorder a (..., S) array into the internal (..., parts * local_size) order."""
-    out = np.full((*v.shape[:-1], op.size), fill, dtype=np.result_type(v, type(fill)))
-    out[..., op.inv] = v
-    return out
-
-
-def to_original(op: PullOperator, v) -> np.ndarray:
-    """Inverse of :func:`to_internal` (drops padding rows)."""
-    return np.asarray(v)[..., op.inv]
 
 
 def horizon(
@@ -584,6 +417,3 @@ def horizon(
     if hist is not None:
         hist[:, 0] = np.asarray(x0, dtype=np.float64)
     return HorizonResult(hist, u, x, which)
-
-
-__all__ += ["HorizonResult", "n_to_x", "to_internal", "to_original"]

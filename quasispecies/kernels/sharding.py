@@ -52,7 +52,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from quasispecies.kernels import pull
 from quasispecies.model.mdp import check_mdp, initial_population
 from quasispecies.model.validate import check_nonneg_int, check_temperature
-from quasispecies.semiring.core import TIE_RTOL
+from quasispecies.semiring import host
 
 __all__ = ["horizon_over_devices", "mesh", "sweep_over_devices"]
 
@@ -98,17 +98,17 @@ def _sweep_sharded(arrs, Ts, x0, rmax, kernel, steps, static, mesh):
     if kernel == "linear":
 
         def body(arrs, Ts, x0, rmax):
-            _, u, x, ok = pull._linear_batch(arrs, Ts, x0, rmax, steps, static, False)
+            _, u, x, ok = pull.linear_batch(arrs, Ts, x0, rmax, steps, static, False)
             return u, x, ok
     elif kernel == "log":
 
         def body(arrs, Ts, x0, rmax):
-            _, u, x = pull._log_batch(arrs, Ts, x0, steps, static, False)
+            _, u, x = pull.log_batch(arrs, Ts, x0, steps, static, False)
             return u, x, jnp.ones(Ts.shape, bool)
     else:
 
         def body(arrs, Ts, x0, rmax):
-            _, u, x, _ = pull._pair_batch(arrs, Ts, x0, steps, static, False)
+            _, u, x, _ = pull.pair_batch(arrs, Ts, x0, steps, static, False)
             return u, x, jnp.ones(Ts.shape, bool)
 
     f = jax.shard_map(
@@ -170,12 +170,12 @@ def _horizon_sharded(arrs, T, x0, rmax, kernel, steps, static, mesh):
 
     def body(arrs, x0, rmax):
         if kernel == "linear":
-            _, u, _, ok = pull._linear_batch(arrs, Ts, x0, rmax, steps, static, False, g, m)
+            _, u, _, ok = pull.linear_batch(arrs, Ts, x0, rmax, steps, static, False, g, m)
             return u[0], jnp.zeros_like(u[0]), ok[0]
         if kernel == "log":
-            _, u, _ = pull._log_batch(arrs, Ts, x0, steps, static, False, g, m)
+            _, u, _ = pull.log_batch(arrs, Ts, x0, steps, static, False, g, m)
             return u[0], jnp.zeros_like(u[0]), jnp.ones((), bool)
-        _, u, _, c = pull._pair_batch(arrs, Ts, x0, steps, static, False, g, m)
+        _, u, _, c = pull.pair_batch(arrs, Ts, x0, steps, static, False, g, m)
         return u[0], c[0], jnp.ones((), bool)
 
     f = jax.shard_map(
@@ -188,27 +188,11 @@ def _horizon_sharded(arrs, T, x0, rmax, kernel, steps, static, mesh):
     return f(arrs, x0, rmax)
 
 
-def _population(u: np.ndarray, c: np.ndarray, T: float) -> np.ndarray:
-    """``softmax(u / T)`` (and the ``T = 0`` tie rule of :func:`quasispecies.semiring.core.softmax_pair`)."""
-    fin = np.isfinite(u)
-    out = np.zeros_like(u)
-    if not fin.any():
-        return out
-    U = u[fin].max()
-    if T > 0:
-        z = (u[fin] - U) / T
-    else:
-        tie = np.abs(u[fin] - U) <= TIE_RTOL * (1.0 + abs(U))
-        cc = np.where(tie, c[fin], -np.inf)
-        z = cc - cc.max()
-    out[fin] = np.exp(z)
-    return out / out.sum()
-
-
 def horizon_over_devices(mdp, T: float, steps: int, x0=None, *, mesh: Mesh | None = None):
     """``(u, x)``, each ``(S,)``, for one temperature with the state vector split over the
     devices of ``mesh`` (see the module docstring). ``u`` equals the single-device
-    :func:`quasispecies.kernels.pull.horizon` bitwise; ``x`` is ``softmax(u / T)`` on the host.
+    :func:`quasispecies.kernels.pull.horizon` bitwise; ``x`` is ``softmax(u / T)`` on the host
+    (:func:`quasispecies.semiring.host.softmax_pair`, with the ``T = 0`` tie rule).
     """
     mdp, Ts, steps, x0v = _prepare(mdp, T, steps, x0)
     if Ts.size != 1:
@@ -229,4 +213,4 @@ def horizon_over_devices(mdp, T: float, steps: int, x0=None, *, mesh: Mesh | Non
             break
     u = pull.to_original(op, _fetch(u))
     c = pull.to_original(op, _fetch(c))
-    return u, _population(u, c, T)
+    return u, host.softmax_pair(u, c, T)

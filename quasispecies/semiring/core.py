@@ -36,7 +36,6 @@ __all__ = [
     "reduce",
     "reduce_pair",
     "scaled_lse",
-    "tdiv",
 ]
 
 #: Relative tolerance under which two max-plus values count as a tie at ``T = 0``.
@@ -61,13 +60,17 @@ def _exponent(u: Array, c: Array, sT: Array) -> Array:
     return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / sT + jnp.where(dead, 0.0, c))
 
 
-def tdiv(u: Array, T: Array) -> Array:
-    """``u / T`` with ``-inf`` kept as ``-inf`` and ``T = 0`` mapped to ``0 / 1``.
+def _pair_logp(us: Array, cs: Array, Us: Array, Cs: Array, T: Array) -> Array:
+    """``log`` of the share ``exp(u/T + c) / exp(U/T + C)`` of one element in its total.
 
-    Only meaningful where the caller selects the ``T > 0`` branch.
+    All of ``us, cs, Us, Cs`` are finite (the caller masks dead entries). At ``T > 0``:
+    ``(u - U) / T + c - C``; at ``T = 0`` the ``T -> 0+`` limit: ``c - C`` on the entries
+    tied with the maximum (within :data:`TIE_RTOL`), ``-inf`` elsewhere.
     """
-    dead = jnp.isneginf(u)
-    return jnp.where(dead, -jnp.inf, jnp.where(dead, 0.0, u) / _safe_T(T))
+    pos_logp = (us - Us) / _safe_T(T) + cs - Cs
+    tie = jnp.abs(us - Us) <= TIE_RTOL * (1.0 + jnp.abs(Us))
+    zero_logp = jnp.where(tie, cs - Cs, -jnp.inf)
+    return jnp.where(_pos(T), pos_logp, zero_logp)
 
 
 class LogPair(NamedTuple):
@@ -151,23 +154,41 @@ def softmax_pair(u: Array, c: Array, T: Array, axis=-1) -> Array:
     live = jnp.isfinite(u) & ~jnp.isneginf(c)
     us = jnp.where(live, u, Us)
     cs = jnp.where(live, c, 0.0)
-    pos_logp = tdiv(us - Us, T) + cs - Cs
-    tie = jnp.abs(us - Us) <= TIE_RTOL * (1.0 + jnp.abs(Us))
-    zero_logp = jnp.where(tie, cs - Cs, -jnp.inf)
-    logp = jnp.where(_pos(T), pos_logp, zero_logp)
+    logp = _pair_logp(us, cs, Us, Cs, T)
     return jnp.where(live & finite, jnp.exp(logp), 0.0)
 
 
 __all__ += ["softmax_pair"]
 
 
+def segment_lse(z: Array, segment_ids: Array, num_segments: int) -> Array:
+    r"""``log sum_{i: seg(i) = k} exp z_i`` for each segment ``k`` (``T = 1``).
+
+    The segment (successor-list) layout of the log-semiring sum: a stable max-shifted
+    log-sum-exp with ``jax.ops.segment_max`` / ``segment_sum``; an empty or all ``-inf``
+    segment gives ``-inf``, never ``NaN``.
+    """
+    import jax.ops
+
+    zmax = jax.ops.segment_max(z, segment_ids, num_segments=num_segments)
+    zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
+    s = jax.ops.segment_sum(
+        jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments
+    )
+    return jnp.where(s > 0, zmax_safe + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
+
+
 def segment_reduce_pair(
     u: Array, c: Array, segment_ids: Array, num_segments: int, T: Array
 ) -> LogPair:
-    """:func:`reduce_pair` over groups: entries with equal ``segment_ids`` are summed.
+    r""":func:`reduce_pair` over groups: entries with equal ``segment_ids`` are summed.
+
+    .. math:: (u, c)_k = \bigoplus_{T,\, i:\, seg(i) = k} (u_i, c_i)
 
     The sparse counterpart of a reduction over an axis (``jax.ops.segment_*``), used to
-    push a population along successor lists without a dense ``S x S`` matrix.
+    push a population along successor lists without a dense ``S x S`` matrix: with
+    ``seg = next_state`` it is one step ``n -> n W_T`` (row vectors). Same ``T = 0`` tie
+    rule as :func:`reduce_pair` (Goodman 1999, the log / Viterbi semirings).
     """
     import jax.ops
 
@@ -175,28 +196,44 @@ def segment_reduce_pair(
     u = jnp.where(jnp.isneginf(c), -jnp.inf, u)
     pos = _pos(T)
     sT = _safe_T(T)
-
-    def seg_lse(z):
-        zmax = jax.ops.segment_max(z, segment_ids, num_segments=num_segments)
-        zmax_safe = jnp.where(jnp.isfinite(zmax), zmax, 0.0)
-        s = jax.ops.segment_sum(
-            jnp.exp(z - zmax_safe[segment_ids]), segment_ids, num_segments=num_segments
-        )
-        return jnp.where(s > 0, zmax_safe + jnp.log(jnp.where(s > 0, s, 1.0)), -jnp.inf)
-
     z = _exponent(u, c, sT)
-    u_pos = sT * seg_lse(z)
+    u_pos = sT * segment_lse(z, segment_ids, num_segments)
     umax = jax.ops.segment_max(u, segment_ids, num_segments=num_segments)
     umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
     um = umax_safe[segment_ids]
     tie = jnp.isfinite(u) & (jnp.abs(u - um) <= TIE_RTOL * (1.0 + jnp.abs(um)))
-    c_zero = seg_lse(jnp.where(tie, c, -jnp.inf))
+    c_zero = segment_lse(jnp.where(tie, c, -jnp.inf), segment_ids, num_segments)
     u_out = jnp.where(pos, u_pos, umax)
     c_out = jnp.where(pos, jnp.where(jnp.isneginf(u_pos), -jnp.inf, 0.0), c_zero)
     return LogPair(u_out, c_out)
 
 
-__all__ += ["segment_reduce_pair"]
+def segment_softmax_pair(
+    u: Array, c: Array, seg: Array, num: int, T: Array
+) -> tuple[Array, Array, LogPair]:
+    r"""Normalised weights ``p_i = exp(u_i/T + c_i) / sum_{j in seg(i)} exp(u_j/T + c_j)``.
+
+    Returns ``(p, log p, total)`` with ``total`` the :class:`LogPair` of each segment
+    (:func:`segment_reduce_pair`). At ``T = 0``: the ``T -> 0+`` limit, ``p_i = exp(c_i - C)``
+    on the entries tied (within :data:`TIE_RTOL`) with the segment max and 0 elsewhere.
+    Zero-weight entries get ``p = 0`` and ``log p = -inf``; no ``NaN``. The segment
+    counterpart of :func:`softmax_pair` (used by the entropy semiring's "plus").
+    """
+    T = jnp.asarray(T, dtype=u.dtype)
+    tot = segment_reduce_pair(u, c, seg, num, T)
+    U = tot.u[seg]
+    C = tot.c[seg]
+    live = jnp.isfinite(u) & jnp.isfinite(c) & jnp.isfinite(U)
+    us = jnp.where(live, u, 0.0)
+    cs = jnp.where(live, c, 0.0)
+    Us = jnp.where(live, U, 0.0)
+    Cs = jnp.where(live & jnp.isfinite(C), C, 0.0)
+    logp = jnp.where(live, _pair_logp(us, cs, Us, Cs, T), -jnp.inf)
+    p = jnp.exp(logp)
+    return p, logp, tot
+
+
+__all__ += ["segment_lse", "segment_reduce_pair", "segment_softmax_pair"]
 
 
 # ------------------------------------------------------------ shared building blocks

@@ -18,7 +18,6 @@ semiring           element of a set of paths              plus / times
 :class:`Entropy`   ``(u, c, h, g, k)``                    chain rule of entropy / shift ``g, k``
 :class:`KBest`     ``(p, q)`` each ``(k,)``: the ``k``    merge-and-keep-``k`` / add
                    largest path scores, best first
-:class:`Counting`  ``n``: number of paths                 ``+`` / ``x`` (exact integers, NumPy)
 =================  =====================================  ===========================================
 
 * **Entropy** (Li & Eisner 2009, "First- and second-order expectation semirings"; here in
@@ -36,8 +35,11 @@ semiring           element of a set of paths              plus / times
   A path's score is ``p = log x0 + sum log K + G/T`` at ``T > 0``; at ``T = 0`` the pair
   ``(p, q) = (G, log x0 + sum log K)`` ordered lexicographically, which is the ``T -> 0+``
   order of ``G/T + log prior``. Plus keeps the ``k`` best of a multiset, with back-pointers.
-* **Counting**: the number of paths of positive weight (``A^H`` per start state for
-  full support and deterministic transitions).
+* **Counting** (``(N, +, x)``): the number of paths of positive weight, exactly, in NumPy
+  (:func:`count_paths_table`; ``A^H`` per start state for full support and deterministic
+  transitions).
+
+Reference: J. Goodman, "Semiring parsing", *Computational Linguistics* 25 (1999).
 """
 
 from __future__ import annotations
@@ -49,10 +51,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from quasispecies.semiring.core import TIE_RTOL, LogPair, reduce_pair, segment_reduce_pair
+from quasispecies.semiring.core import (
+    TIE_RTOL,
+    LogPair,
+    reduce_pair,
+    segment_reduce_pair,
+    segment_softmax_pair,
+)
 
 __all__ = [
-    "Counting",
     "Entropy",
     "EntropyElement",
     "KBest",
@@ -60,7 +67,6 @@ __all__ = [
     "backward_scan",
     "count_paths_table",
     "forward_scan",
-    "segment_softmax_pair",
 ]
 
 
@@ -68,42 +74,22 @@ def _seg_sum(x: Array, seg: Array, num: int) -> Array:
     return jax.ops.segment_sum(x, seg, num_segments=num)
 
 
-def segment_softmax_pair(
-    u: Array, c: Array, seg: Array, num: int, T: Array
-) -> tuple[Array, Array, LogPair]:
-    r"""Normalised weights ``p_i = exp(u_i/T + c_i) / sum_{j in seg(i)} exp(u_j/T + c_j)``.
-
-    Returns ``(p, log p, total)`` with ``total`` the :class:`~quasispecies.semiring.core.LogPair`
-    of each segment. At ``T = 0``: the ``T -> 0+`` limit, ``p_i = exp(c_i - C)`` on the
-    entries tied (within :data:`~quasispecies.semiring.core.TIE_RTOL`) with the segment max and
-    0 elsewhere. Zero-weight entries get ``p = 0`` and ``log p = -inf``; no ``NaN``.
-    """
-    T = jnp.asarray(T, dtype=u.dtype)
-    tot = segment_reduce_pair(u, c, seg, num, T)
-    U = tot.u[seg]
-    C = tot.c[seg]
-    live = jnp.isfinite(u) & jnp.isfinite(c) & jnp.isfinite(U)
-    us = jnp.where(live, u, 0.0)
-    cs = jnp.where(live, c, 0.0)
-    Us = jnp.where(live, U, 0.0)
-    Cs = jnp.where(live & jnp.isfinite(C), C, 0.0)
-    sT = jnp.where(T > 0, T, 1.0)
-    pos_logp = (us - Us) / sT + cs - Cs
-    tie = jnp.abs(us - Us) <= TIE_RTOL * (1.0 + jnp.abs(Us))
-    zero_logp = jnp.where(tie, cs - Cs, -jnp.inf)
-    logp = jnp.where(live, jnp.where(T > 0, pos_logp, zero_logp), -jnp.inf)
-    p = jnp.exp(logp)
-    return p, logp, tot
-
-
 # --------------------------------------------------------------------- semirings
 class Log:
-    """The log semiring at ``T`` (max-plus with tie multiplicity at ``T = 0``): path sums."""
+    r"""The log semiring at ``T`` (max-plus with tie multiplicity at ``T = 0``): path sums.
+
+    Elements ``(u, c)`` stand for ``exp(u / T + c)``; plus is ``(+)_T``
+    (:func:`~quasispecies.semiring.core.segment_reduce_pair`), times is ``+`` on both
+    components, zero ``(-inf, -inf)``, one ``(0, 0)``. The forward scan in it gives
+    ``T log n_H`` with ``n_H = x_0 W_T^H`` (row vectors). J. Goodman, "Semiring parsing",
+    *Computational Linguistics* 25 (1999): the inside / Viterbi semirings.
+    """
 
     name = "log"
 
     @staticmethod
     def init(logx0: Array, T: Array) -> LogPair:
+        """The element of the start population ``exp(logx0)`` (``c = log x0`` at ``T = 0``)."""
         pos = jnp.isfinite(logx0)
         lx = jnp.where(pos, logx0, 0.0)
         u = jnp.where(pos, T * lx, -jnp.inf)
@@ -112,14 +98,17 @@ class Log:
 
     @staticmethod
     def edge(lk: Array, r: Array, T: Array) -> LogPair:
+        """The element ``K e^{R/T}`` of a transition: ``(R, log K)``."""
         return LogPair(jnp.where(jnp.isfinite(lk), r, -jnp.inf), lk)
 
     @staticmethod
     def times(x: LogPair, e: LogPair) -> LogPair:
+        """Extend paths by a transition: add both components."""
         return LogPair(x.u + e.u, x.c + e.c)
 
     @staticmethod
     def plus(x: LogPair, seg: Array, num: int, T: Array):
+        """Merge the paths that meet in a state (segment ``(+)_T``); no back-pointers."""
         return segment_reduce_pair(x.u, x.c, seg, num, T), None
 
 
@@ -134,18 +123,25 @@ class EntropyElement(NamedTuple):
 
 
 class Entropy:
-    """Entropy / expectation semiring in normalised (chain-rule) form."""
+    r"""Entropy / expectation semiring in normalised (chain-rule) form (module docstring).
+
+    Times shifts ``g, k`` by ``R, log K``; plus merges disjoint sets with the chain rule
+    ``h = sum_i p_i h_i + H(p)``. Z. Li and J. Eisner, "First- and second-order expectation
+    semirings" (EMNLP 2009), in the framework of J. Goodman, "Semiring parsing" (1999).
+    """
 
     name = "entropy"
 
     @staticmethod
     def init(logx0: Array, T: Array) -> EntropyElement:
+        """One path per start state: entropy 0, return 0, prior ``log x0``."""
         base = Log.init(logx0, T)
         z = jnp.zeros_like(logx0)
         return EntropyElement(base.u, base.c, z, z, jnp.where(jnp.isfinite(logx0), logx0, 0.0))
 
     @staticmethod
     def edge(lk: Array, r: Array, T: Array) -> EntropyElement:
+        """A transition: weight ``(R, log K)``, entropy 0, return ``R``, prior ``log K``."""
         live = jnp.isfinite(lk)
         z = jnp.zeros_like(lk)
         return EntropyElement(
@@ -154,10 +150,12 @@ class Entropy:
 
     @staticmethod
     def times(x: EntropyElement, e: EntropyElement) -> EntropyElement:
+        """Extend every path of the set by one transition."""
         return EntropyElement(x.u + e.u, x.c + e.c, x.h + e.h, x.g + e.g, x.k + e.k)
 
     @staticmethod
     def plus(x: EntropyElement, seg: Array, num: int, T: Array):
+        """Merge disjoint sets per segment by the chain rule (weights ``p_i`` normalised)."""
         p, logp, tot = segment_softmax_pair(x.u, x.c, seg, num, T)
         live = p > 0
         plogp = jnp.where(live, p * jnp.where(live, logp, 0.0), 0.0)
@@ -173,6 +171,8 @@ class KBest:
     An element is ``(p, q)``, each ``(..., k)`` sorted best first; ``p = -inf`` is an
     empty slot. :meth:`plus` returns, for every kept slot, the flat index
     ``i * k + j`` of the candidate (entry ``i`` of the segment input, slot ``j``).
+    L. Huang and D. Chiang, "Better k-best parsing" (2005); J. Goodman, "Semiring
+    parsing" (1999).
     """
 
     name = "kbest"
@@ -181,6 +181,7 @@ class KBest:
         self.k = int(k)
 
     def init(self, logx0: Array, T: Array) -> tuple[Array, Array]:
+        """One path per start state in slot 0 (score ``log x0``; ``(0, log x0)`` at ``T = 0``)."""
         pos = jnp.isfinite(logx0)
         lx = jnp.where(pos, logx0, 0.0)
         p0 = jnp.where(pos, jnp.where(T > 0, lx, 0.0), -jnp.inf)
@@ -192,6 +193,7 @@ class KBest:
         )
 
     def edge(self, lk: Array, r: Array, T: Array) -> tuple[Array, Array]:
+        """A transition's score: ``log K + R/T`` at ``T > 0``; ``(R, log K)`` at ``T = 0``."""
         live = jnp.isfinite(lk)
         sT = jnp.where(T > 0, T, 1.0)
         ep = jnp.where(live, jnp.where(T > 0, jnp.where(live, lk, 0.0) + r / sT, r), -jnp.inf)
@@ -200,9 +202,11 @@ class KBest:
 
     @staticmethod
     def times(x, e):
+        """Extend every kept path by a transition: add the scores."""
         return x[0] + e[0], x[1] + e[1]
 
     def plus(self, x, seg: Array, num: int, T: Array):
+        """Keep the ``k`` best candidates per segment, with back-pointers (see the class)."""
         p, q = x
         P = p.reshape(-1)
         Q = q.reshape(-1)
@@ -231,12 +235,6 @@ class KBest:
         bp = jnp.full((num + 1, self.k), -1, jnp.int64 if P.dtype == jnp.float64 else jnp.int32)
         bp = bp.at[row, col].set(order.astype(bp.dtype))
         return (newp[:num], newq[:num]), bp[:num]
-
-
-class Counting:
-    """The counting semiring ``(N, +, x)``, exactly, in NumPy (see :func:`count_paths_table`)."""
-
-    name = "counting"
 
 
 # ------------------------------------------------------------------ the programmes

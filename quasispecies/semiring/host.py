@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
-__all__ = ["log_normalise", "lse", "segment_lse", "sorted_segment_lse"]
+from quasispecies.semiring.core import TIE_RTOL
+
+__all__ = ["log_normalise", "lse", "segment_lse", "softmax_pair", "sorted_segment_lse"]
 
 
 def lse(a, axis=None, keepdims: bool = False) -> np.ndarray:
@@ -42,3 +44,28 @@ def segment_lse(vals, seg, num: int) -> np.ndarray:
 def sorted_segment_lse(vals, starts) -> np.ndarray:
     """``log sum exp`` of contiguous runs ``vals[starts[i]:starts[i+1]]`` (``reduceat``)."""
     return np.logaddexp.reduceat(np.asarray(vals, dtype=float), np.asarray(starts))
+
+
+def softmax_pair(u, c, T: float) -> np.ndarray:
+    r"""Normalised ``exp(u / T + c)`` of a vector on the host, for ``c = 0`` at ``T > 0``.
+
+    ``T > 0``: ``softmax(u / T)``. ``T = 0``: the ``T -> 0+`` limit of
+    :func:`quasispecies.semiring.core.softmax_pair`, ``exp(c)`` normalised over the
+    entries tied with ``max u`` (within :data:`~quasispecies.semiring.core.TIE_RTOL`).
+    ``-inf`` entries of ``u`` get 0; all zeros if every entry is ``-inf``.
+    """
+    u = np.asarray(u, dtype=float)
+    c = np.asarray(c, dtype=float)
+    fin = np.isfinite(u)
+    out = np.zeros_like(u)
+    if not fin.any():
+        return out
+    U = u[fin].max()
+    if T > 0:
+        z = (u[fin] - U) / T
+    else:
+        tie = np.abs(u[fin] - U) <= TIE_RTOL * (1.0 + abs(U))
+        cc = np.where(tie, c[fin], -np.inf)
+        z = cc - cc.max()
+    out[fin] = np.exp(z)
+    return out / out.sum()

@@ -281,7 +281,7 @@ def test_gradients_are_finite_with_forbidden_actions():
 
     mdp = qs.random_mdp(4, 3, seed=5, density=0.5)
     ns, lk, r = mdp.arrays()
-    from quasispecies.dynamics.discrete import _run
+    from quasispecies.dynamics.horizon import run_horizon as _run
 
     def value(rew, T):
         _, u = _run((ns, lk, rew), T, jnp.full(4, 0.25), 4, False, False)

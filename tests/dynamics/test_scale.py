@@ -2,7 +2,7 @@
 
 The pull kernels, the sparse Perron solvers and the sparse sweep are size independent, so
 they are checked here at small ``S`` with the sparse paths forced (the size thresholds of
-:mod:`quasispecies.dynamics.discrete` and :mod:`quasispecies.dynamics.sweep` are monkeypatched down). The
+:mod:`quasispecies.dynamics.horizon` and :mod:`quasispecies.dynamics.steady` are monkeypatched down). The
 sizes users run (``S`` up to ``10^6``) are exercised by ``benchmarks/bench_scale.py``, which
 asserts the same agreement with SciPy (1e-9) at every size.
 
@@ -19,9 +19,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 import quasispecies as qs
-from quasispecies.dynamics import discrete as dynamics, sweep
-from quasispecies.dynamics.discrete import _run
-from quasispecies.kernels import krylov, pull
+from quasispecies.dynamics import horizon, steady, sweep
+from quasispecies.dynamics.horizon import run_horizon as _run
+from quasispecies.kernels import krylov, pull, pull_layout
 from quasispecies.kernels.maxplus import critical_nodes, max_plus_eigenvalue
 
 TEMPS = np.array([5.0, 1.0, 0.2, 0.03, 1e-3, 1e-8, 0.0])
@@ -74,7 +74,7 @@ def sto():
 
 
 def _reference(mdp, Ts, steps, x0):
-    """The segment-reduction kernel of quasispecies.dynamics.discrete, one temperature at a time."""
+    """The segment-reduction kernel of quasispecies.dynamics.horizon, one temperature at a time."""
     arrays = mdp.arrays()
     hist, us = [], []
     for T in Ts:
@@ -157,13 +157,13 @@ def test_public_api_dispatches_large_sparse_to_pull(det, monkeypatch):
     Ts = np.array([1.0, 0.0])
     x0 = np.full(S, 1 / S)
     hist_ref, u_ref = _reference(det, Ts, STEPS, x0)
-    pull._CACHE.pop(det, None)
-    monkeypatch.setattr(dynamics, "PULL_MIN_STATES", S + 1)
+    pull_layout._CACHE.pop(det, None)
+    monkeypatch.setattr(horizon, "PULL_MIN_STATES", S + 1)
     qs.evolve(det, 1.0, 1, x0)
-    assert det not in pull._CACHE  # below the threshold: segment reductions
-    monkeypatch.setattr(dynamics, "PULL_MIN_STATES", S)
+    assert not pull.is_cached(det)  # below the threshold: segment reductions
+    monkeypatch.setattr(horizon, "PULL_MIN_STATES", S)
     u = qs.scaled_log_population(det, Ts, STEPS, x0)
-    assert det in pull._CACHE  # at the threshold: the pull operator was built and used
+    assert pull.is_cached(det)  # at the threshold: the pull operator was built and used
     _assert_u_close(u, u_ref)
     np.testing.assert_allclose(qs.evolve(det, Ts, STEPS, x0), hist_ref, rtol=0, atol=1e-12)
     _assert_u_close(qs.scaled_log_population(det, 1.0, STEPS, x0), u_ref[0])
@@ -171,14 +171,14 @@ def test_public_api_dispatches_large_sparse_to_pull(det, monkeypatch):
 
 def test_dead_lineages_raise_on_the_pull_path(monkeypatch):
     S = 40
-    monkeypatch.setattr(dynamics, "PULL_MIN_STATES", S)
+    monkeypatch.setattr(horizon, "PULL_MIN_STATES", S)
     ns = np.minimum(np.arange(S) + 1, S - 1)[:, None]
     R = np.zeros((S, 1))
     R[S - 2, 0] = -np.inf  # state S-2 has no allowed action; S-1 loops on itself
     mdp = qs.MDP.from_transitions(ns, R)
     with pytest.raises(ValueError, match="no lineage survives"):
         qs.evolve(mdp, 1.0, S, 0)
-    assert mdp in pull._CACHE
+    assert pull.is_cached(mdp)
 
 
 # ------------------------------------------------------------------ steady state
@@ -286,7 +286,7 @@ def test_perron_sparse_rejects_bad_arguments(det):
 def test_steady_state_large_sparse_vs_arpack(det, monkeypatch):
     """Above DENSE_STEADY_LIMIT, ``qs.steady_state`` runs the pull-form solver; it agrees
     with ARPACK on the same operator."""
-    monkeypatch.setattr(dynamics, "DENSE_STEADY_LIMIT", S_DET - 1)
+    monkeypatch.setattr(steady, "DENSE_STEADY_LIMIT", S_DET - 1)
     S = S_DET
     for T in (0.7, 0.05):
         res = qs.steady_state(det, T)
@@ -302,8 +302,8 @@ def test_steady_state_large_sparse_vs_arpack(det, monkeypatch):
 
 def test_temperature_sweep_large_sparse_horizon_and_spectrum(det, monkeypatch):
     """Above the dense limit the sweep uses edge-list max-plus spectra and pull kernels."""
-    monkeypatch.setattr(sweep, "DENSE_STEADY_LIMIT", S_DET - 1)
-    monkeypatch.setattr(sweep, "PULL_MIN_STATES", S_DET)
+    monkeypatch.setattr(steady, "DENSE_STEADY_LIMIT", S_DET - 1)
+    monkeypatch.setattr(horizon, "PULL_MIN_STATES", S_DET)
     Ts = np.array([1.0, 0.1, 0.0])
     out = sweep.temperature_sweep(det, Ts, horizon=STEPS, x0=3, progress=False)
     A0 = det.max_plus_weights()

@@ -143,7 +143,7 @@ def test_howard_sparse_on_a_large_graph_with_certificate():
     elapsed = time.perf_counter() - t0
     mu = cyc.mean
     src, dst, w, _, _ = maxplus.support_edges(mdp)
-    edges, nodes = maxplus._cyclic_core(S, src, dst)
+    edges, nodes = maxplus.cyclic_core(S, src, dst)
     remap = np.full(S, -1)
     remap[nodes] = np.arange(nodes.size)
     eta, x, _ = maxplus.howard_sparse(nodes.size, remap[src[edges]], remap[dst[edges]], w[edges])

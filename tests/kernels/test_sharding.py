@@ -52,9 +52,7 @@ SCRIPT = textwrap.dedent(
                 rtol = 8 * np.finfo(float).eps * max(amp, 1.0)
                 np.testing.assert_allclose(x, want.x[0], rtol=rtol, atol=1e-300)
     # the public API (pull form from PULL_MIN_STATES states on) agrees with both
-    from quasispecies.dynamics import discrete as dynamics
-    dynamics.PULL_MIN_STATES = S
-    u = qs.scaled_log_population(det, temps, 25, x0)
+    u = qs.scaled_log_population(det, temps, 25, x0, layout="pull")
     np.testing.assert_array_equal(u, sharding.sweep_over_devices(det, temps, 25, x0)[0])
     print("SHARDING-OK")
     """
