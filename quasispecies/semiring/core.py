@@ -19,8 +19,13 @@ All functions accept a traced ``T`` (a temperature sweep is a ``vmap`` over it):
 ``T = 0`` branch is selected with ``jnp.where``, with the usual "double where" so
 that no ``NaN`` leaks into values or gradients from the branch not taken.
 
-Reference: V. P. Maslov, *Idempotent Analysis* (1992); G. L. Litvinov, "Maslov
-dequantization, idempotent and tropical mathematics" (2005).
+Layouts: a dense axis (:func:`reduce_pair`, :func:`softmax_pair`), segments / successor
+lists (:func:`segment_reduce_pair`, :func:`segment_lse`, :func:`segment_softmax_pair`);
+the pull (sliced-ELL) layout at a known ``T > 0`` is :mod:`quasispecies.semiring.ell`.
+
+Reference: J. Goodman, "Semiring parsing", *Computational Linguistics* 25 (1999);
+V. P. Maslov, *Idempotent Analysis* (1992); G. L. Litvinov, "Maslov dequantization,
+idempotent and tropical mathematics" (2005).
 """
 
 from __future__ import annotations
@@ -95,7 +100,10 @@ def reduce_pair(u: Array, c: Array, T: Array, axis=-1) -> LogPair:
       attain the max within :data:`TIE_RTOL` (the exact ``T -> 0+`` multiplicity).
 
     Entries with ``u = -inf`` or ``c = -inf`` are the semiring zero. An all-zero
-    reduction returns ``(-inf, -inf)``, never ``NaN``.
+    reduction returns ``(-inf, -inf)``, never ``NaN``. With ``u_i = u(s) + R(s, a, s')``
+    and ``c_i = c(s) + log K(s, a, s')`` over the predecessors of ``s'`` this is one step
+    of ``n_{t+1} = n_t W_T`` (row vectors). The log semiring and its Viterbi limit:
+    Goodman (1999).
     """
     T = jnp.asarray(T, dtype=u.dtype)
     u = jnp.where(jnp.isneginf(c), -jnp.inf, u)
