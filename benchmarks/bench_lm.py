@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     import torch
 
     from quasispecies.bridge import TransformersLM, default_lm, token_tree
-    from quasispecies.bridge._llama import sequence_logprobs
+    from quasispecies.bridge.llama import sequence_logprobs
 
     t0 = time.perf_counter()
     lm = default_lm()

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import quasispecies as qs
-from quasispecies.bridge import figures
+from quasispecies.plot import lm as plot_lm
 
 lm = qs.bridge.default_lm()
 print(lm)
@@ -99,7 +99,7 @@ assert u0[tree.leaves].max() == tree.logprob[tree.leaves].max()""",
     (
         "code",
         """fig, ax = plt.subplots(figsize=(7.5, 4.2))
-figures.plot_population_vs_temperature(tree, ax)
+plot_lm.plot_population_vs_temperature(tree, ax)
 plt.show()""",
     ),
     (
@@ -124,7 +124,7 @@ for row in zip(*prof[:4], strict=True):
     print("T = {:4.2f}  H_seq = {:5.3f}  H_token = {:5.3f}  KL(token || seq) = {:6.3f}".format(*row))
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-figures.plot_entropy_vs_temperature(tree, axes)
+plot_lm.plot_entropy_vs_temperature(tree, axes)
 fig.tight_layout()
 plt.show()""",
     ),
@@ -132,7 +132,7 @@ plt.show()""",
     (
         "code",
         """fig, ax = plt.subplots(figsize=(9.5, 4.5))
-_, rows = figures.plot_decoders(lm, ax=ax)
+_, rows = plot_lm.plot_decoders(lm, ax=ax)
 fig.tight_layout()
 plt.show()
 print(f"greedy != MAP for {sum(not c.greedy_is_map for _, c in rows)} of {len(rows)} prompts")""",

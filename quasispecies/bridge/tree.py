@@ -83,6 +83,7 @@ class TokenTree:
 
     @property
     def num_states(self) -> int:
+        """``S = sum_{d=0}^{H} k^d``, the number of prefixes in the tree."""
         return len(self.texts)
 
     @property
@@ -133,7 +134,9 @@ class TokenTree:
         return dataclasses.replace(self, mdp=mdp, logprob=self.logprob.copy())
 
     def to_table(self):
-        """The tree as a fitness table (:class:`quasispecies.model.tables.Table`) with text labels."""
+        """The tree as a fitness table (:class:`quasispecies.model.tables.Table`) with text
+        labels: one row ``(state, action, next_state, reward = log p(token | prefix))`` per
+        allowed edge, actions named by their token text (``<stay>`` for a leaf's loop)."""
         from quasispecies.model.tables import mdp_to_table
 
         actions = []
@@ -153,7 +156,13 @@ def _unique_labels(texts: list[str]) -> list[str]:
 
 
 def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) -> TokenTree:
-    """Build the depth-``depth``, top-``top_k`` token tree of ``lm`` after ``prompt``.
+    r"""Build the depth-``depth``, top-``top_k`` token tree of ``lm`` after ``prompt``.
+
+    The tree is a deterministic MDP: state = prefix, action ``i`` = the ``i``-th most
+    likely next token, reward :math:`R(s, a) = \log p_{\text{LM}}(\text{token}_a \mid
+    \text{prefix}(s))`, leaves loop on themselves with reward 0. With uniform
+    :math:`\pi_0 = 1/k` the population after ``H`` steps (row vectors,
+    :math:`n_{t+1} = n_t W_T`) is :math:`x_H(y) = p(y)^{1/T} / Z` over the leaves.
 
     Parameters
     ----------
@@ -171,7 +180,7 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
     the prompt (shared-prefix batching), so the cost is ``len(prompt)`` plus
     ``sum_d d k^d`` token evaluations.
     """
-    from quasispecies.bridge.lm import LanguageModel, _check_ids
+    from quasispecies.bridge.lm import LanguageModel, check_token_ids
     from quasispecies.model.mdp import MDP
 
     if not isinstance(lm, LanguageModel):
@@ -196,7 +205,7 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
             raise ValueError(f"prompt: {prompt!r} encodes to no tokens")
         prompt_text = prompt
     else:
-        prompt_ids = _check_ids(prompt, "prompt", lm.vocab_size)
+        prompt_ids = check_token_ids(prompt, "prompt", lm.vocab_size)
         prompt_text = lm.decode(prompt_ids)
 
     next_state = np.repeat(np.arange(S, dtype=np.int64)[:, None], top_k, axis=1)

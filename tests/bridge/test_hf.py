@@ -105,7 +105,7 @@ def test_tiny_gpt2_offline_round_trip(tiny_gpt2_dir):
     with torch.no_grad():
         ref = torch.log_softmax(reloaded(torch.tensor([ids])).logits[0].double(), dim=-1).numpy()
     want = ref[np.arange(len(ids) - 1), ids[1:]]
-    # float32 model, log-softmax taken in float32 by the adapter vs float64 here
+    # float32 model; the adapter log-normalises its logits in float64 (semiring.host), as here
     np.testing.assert_allclose(lm.token_logprobs(text).logprobs[1:], want, rtol=0, atol=1e-5)
     # batched, padded scoring equals one-at-a-time
     pairs = [("the cat", " sat on the mat"), ("a dog", " and a cat"), ("hello", " world")]

@@ -13,6 +13,7 @@ from tests.lm_support import (
     tiny_vocab,
     write_tiny_gguf,
 )
+from tests.reference import bridge as ref
 
 # float32 forward vs float64 reference on O(1) logits over 2 layers: rounding ~1e-6
 ATOL_F32 = 2e-5
@@ -70,13 +71,13 @@ def test_next_token_kv_cache_matches_reference(tiny):
     rng = np.random.default_rng(3)
     prefix = rng.integers(0, lm.vocab_size, size=9).tolist()
     rows = [prefix + rng.integers(0, lm.vocab_size, size=n).tolist() for n in (1, 2, 3, 3, 5)]
-    logp = lm._next_logprobs(rows)
+    logp = lm.vocab_logprobs(rows)
     for row, got in zip(rows, logp, strict=True):
         want = reference_logprobs(w, cfg, row)[-1]
         np.testing.assert_allclose(got, want, rtol=0, atol=ATOL_F32)
     # different-length rows with no common prefix: no cache, padding only
     rows2 = [rng.integers(0, lm.vocab_size, size=n).tolist() for n in (1, 4, 7)]
-    for row, got in zip(rows2, lm._next_logprobs(rows2), strict=True):
+    for row, got in zip(rows2, lm.vocab_logprobs(rows2), strict=True):
         np.testing.assert_allclose(got, reference_logprobs(w, cfg, row)[-1], rtol=0, atol=ATOL_F32)
 
 
@@ -114,13 +115,13 @@ def test_tree_on_tiny_model_is_exact(tiny):
     lm, w, cfg = tiny
     tree = token_tree(lm, "the", 2, 3)
     x = qs.evolve(tree.mdp, 1.0, 2, tree.x0)[-1][tree.leaves]
-    ref = []
-    for s in tree.leaves:
-        seq = list(tree.prompt_ids) + list(tree.tokens[s])
-        lp = reference_logprobs(w, cfg, seq)
-        ref.append(sum(lp[len(tree.prompt_ids) - 1 + i, t] for i, t in enumerate(tree.tokens[s])))
-    ref = np.exp(np.array(ref))
-    np.testing.assert_allclose(x, ref / ref.sum(), rtol=1e-4, atol=0)  # float32 log-probs
+    lp = ref.leaf_logprobs_from_forward(
+        lambda seq: reference_logprobs(w, cfg, seq),
+        tree.prompt_ids,
+        [tree.tokens[s] for s in tree.leaves],
+    )
+    want = ref.sequence_level_probs(lp, 1.0)
+    np.testing.assert_allclose(x, want, rtol=1e-4, atol=0)  # float32 log-probs
 
 
 # ------------------------------------------------------------------ malformed files
@@ -186,3 +187,33 @@ def test_bad_inputs(tiny):
         token_tree(lm, "", 2, 2)
     with pytest.raises(ValueError, match="lm: expected"):
         token_tree("not a model", "the", 2, 2)
+
+
+def test_public_backend_access(tiny):
+    """vocab_logprobs / sequence_logprobs / token_bytes: the validated front end of the
+    backend hooks (the server and the token tree use only these)."""
+    lm, w, cfg = tiny
+    rows = [[5, 6, 7], [5, 6, 7, 8]]
+    logp = lm.vocab_logprobs(rows)
+    assert logp.dtype == np.float64 and logp.shape == (2, lm.vocab_size)
+    for row, got in zip(rows, logp, strict=True):
+        np.testing.assert_allclose(got, reference_logprobs(w, cfg, row)[-1], rtol=0, atol=ATOL_F32)
+    ((lp, vals, idx),) = lm.sequence_logprobs([[5, 6, 7, 8]], top_k=3)
+    want = reference_logprobs(w, cfg, [5, 6, 7, 8])
+    np.testing.assert_allclose(lp, want[np.arange(3), [6, 7, 8]], rtol=0, atol=ATOL_F32)
+    assert vals.shape == idx.shape == (3, 3) and np.all(np.diff(vals, axis=1) <= 0)
+    ((_, none_v, none_i),) = lm.sequence_logprobs([[5, 6]])
+    assert none_v is None and none_i is None
+    tokens, _ = tiny_vocab()
+    the = tokens.index("Ġthe")
+    assert lm.token_bytes([the, 104]) == (b" the", b"h")
+    with pytest.raises(ValueError, match="prefixes: empty list"):
+        lm.vocab_logprobs([])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        lm.vocab_logprobs([[lm.vocab_size]])
+    with pytest.raises(ValueError, match="seqs: empty token sequence"):
+        lm.sequence_logprobs([[]])
+    with pytest.raises(ValueError, match="top_k"):
+        lm.sequence_logprobs([[1, 2]], top_k=lm.vocab_size + 1)
+    with pytest.raises(ValueError, match="ids: expected a 1-D"):
+        lm.token_bytes([[1]])

@@ -21,7 +21,7 @@ def lm():
 
 def test_weights_file_is_pinned():
     from quasispecies.bridge import default_gguf_path
-    from quasispecies.bridge._gguf import DEFAULT_GGUF_SHA256, DEFAULT_GGUF_SIZE
+    from quasispecies.bridge.gguf_file import DEFAULT_GGUF_SHA256, DEFAULT_GGUF_SIZE
 
     path = default_gguf_path(verify=True)
     assert path.stat().st_size == DEFAULT_GGUF_SIZE == 98_362_432
@@ -94,7 +94,8 @@ def test_token_logprobs_record(lm):
 
 
 def test_next_token_distribution_normalised(lm):
-    logp = lm._next_logprobs([lm.encode(PROMPT)])[0].astype(np.float64)
+    logp = lm.vocab_logprobs([lm.encode(PROMPT)])[0]
+    assert logp.dtype == np.float64
     assert abs(np.logaddexp.reduce(logp)) < 1e-5  # float32 log-softmax over 49152 entries
     ids, lps = lm.next_token_logprobs_batch([lm.encode(PROMPT)], 10)
     order = np.argsort(-logp, kind="stable")[:10]
@@ -106,7 +107,7 @@ def test_kv_cache_path_matches_full_forward(lm):
     """Next-token log-probs via the cached prompt == log-probs from a from-scratch pass."""
     ids = lm.encode("Once upon a time, there was")
     ext = [[*ids, t] for t in (264, 1345, 2116)]
-    logp = lm._next_logprobs(ext)
+    logp = lm.vocab_logprobs(ext)
     for row, lp in zip(ext, logp, strict=True):
         target = lm.encode(" a")[0]
         full = lm.token_logprobs([*row, target]).logprobs[-1]

@@ -5,7 +5,9 @@
   entropy, selected policy);
 * :mod:`.sequence` -- dense Eigen matrices ``Q``, ``W = diag(f) Q`` and their Perron pairs;
 * :mod:`.selection` -- tilts, best-of-n by enumerating every ``n``-tuple of draws
-  (``itertools``) and by simulation, the filtering recurrence, token-tree products.
+  (``itertools``) and by simulation, the filtering recurrence, token-tree products;
+* :mod:`.bridge` -- token trees by explicit enumeration: token-level sampling over all
+  ``k^H`` paths, ``p(y)^(1/T) / Z``, beam search on the model's full vocabulary.
 
 Nothing here imports a kernel of ``quasispecies``: a reference that shared code with
 what it checks could not catch that code's bugs.

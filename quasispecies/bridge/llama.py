@@ -49,7 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.bridge._gguf import LlamaConfig
+from quasispecies.bridge.gguf_file import LlamaConfig
+from quasispecies.semiring import log_normalise
 
 __all__ = ["extend", "sequence_logprobs", "stack_params"]
 
@@ -143,7 +144,8 @@ def _hidden(params, cfg: LlamaConfig, tokens, past_k, past_v, past_len):
         s_new = jnp.einsum("btkgd,bskd->bkgts", qg, k) * scale
         s_past = jnp.where(past_ok[None, None, None, None, :], s_past, neg)
         s_new = jnp.where(causal[None, None, None, :, :], s_new, neg)
-        w = jax.nn.softmax(jnp.concatenate([s_past, s_new], axis=-1), axis=-1)
+        # attention weights: softmax over the keys, as exp of the log-normalised scores
+        w = jnp.exp(log_normalise(jnp.concatenate([s_past, s_new], axis=-1), axis=-1))
         o = jnp.einsum("bkgtp,pkd->btkgd", w[..., :P], pv) + jnp.einsum(
             "bkgts,bskd->btkgd", w[..., P:], v
         )
@@ -182,7 +184,7 @@ def extend(params, cfg: LlamaConfig, tokens, past_k, past_v, past_len, last):
     h, k_new, v_new = _hidden(params, cfg, tokens, past_k, past_v, past_len)
     h_last = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0, :]
     logits = h_last @ params["head"].T
-    return jax.nn.log_softmax(logits, axis=-1), k_new, v_new
+    return log_normalise(logits, axis=-1), k_new, v_new
 
 
 @partial(jax.jit, static_argnames=("cfg", "top_k"))
@@ -197,7 +199,7 @@ def sequence_logprobs(params, cfg: LlamaConfig, tokens, top_k: int = 0):
     L, KV, d = cfg.n_layers, cfg.n_kv_heads, cfg.head_dim
     empty = jnp.zeros((L, 0, KV, d), dtype=F32)
     h, _, _ = _hidden(params, cfg, tokens, empty, empty, jnp.int32(0))
-    logp = jax.nn.log_softmax(h[:, :-1, :] @ params["head"].T, axis=-1)
+    logp = log_normalise(h[:, :-1, :] @ params["head"].T, axis=-1)
     lp = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
     if top_k:
         vals, idx = jax.lax.top_k(logp, top_k)

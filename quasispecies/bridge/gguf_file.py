@@ -3,7 +3,7 @@
 GGUF (llama.cpp's format) stores a tensor of GGUF shape ``[ne0, ne1]`` row-major with
 ``ne0`` the fastest axis, so after :func:`gguf.quants.dequantize` a linear layer's
 weight is a NumPy ``(out_features, in_features)`` matrix — the PyTorch layout. Two
-layout facts matter for the forward pass (:mod:`quasispecies.bridge._llama`):
+layout facts matter for the forward pass (:mod:`quasispecies.bridge.llama`):
 
 * llama.cpp's converter *permutes* the rows of ``attn_q`` and ``attn_k`` (HF -> GGUF)
   so that, inside each head, the rotary pairs are adjacent dimensions ``(2i, 2i+1)``
@@ -143,7 +143,7 @@ def _field(reader, key: str, default: Any = KeyError) -> Any:
 def read_gguf(path: str | os.PathLike) -> GGUFContents:
     """Read a Llama GGUF file and dequantise every tensor to float32.
 
-    Returns weights in the layout of :func:`quasispecies.bridge._llama.stack_params`
+    Returns weights in the layout of :func:`quasispecies.bridge.llama.stack_params`
     expects: per-layer matrices ``(out, in)`` named ``blk.{i}.{name}``, plus
     ``token_embd``, ``output_norm`` and ``output`` (``output`` is ``token_embd`` when
     tied). Raises ``ValueError`` for a file that is not GGUF or not a supported Llama.

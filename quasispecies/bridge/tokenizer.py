@@ -16,8 +16,14 @@ Decoding maps the byte alphabet back to bytes and then to UTF-8 text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-__all__ = ["SUPPORTED_PRE_TOKENIZERS", "tokenizer_from_vocab"]
+__all__ = [
+    "SUPPORTED_PRE_TOKENIZERS",
+    "gpt2_byte_decoder",
+    "gpt2_token_bytes",
+    "tokenizer_from_vocab",
+]
 
 # llama.cpp's patterns (llama-vocab.cpp), applied one after another.
 _GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -94,3 +100,33 @@ def tokenizer_from_vocab(
     if special:
         tok.add_special_tokens(special)
     return tok
+
+
+@lru_cache(maxsize=1)
+def gpt2_byte_decoder() -> dict[str, int]:
+    """GPT-2's printable-character alphabet for the 256 byte values, inverted
+    (character -> byte): the map byte-level BPE token strings are written in
+    (Radford et al. 2019, ``bytes_to_unicode``)."""
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
+
+
+def gpt2_token_bytes(token: str) -> bytes | None:
+    """Raw bytes of a byte-level BPE token string (``"Ġthe"`` -> ``b" the"``); ``None``
+    if it uses characters outside the GPT-2 byte alphabet (e.g. a special token)."""
+    table = gpt2_byte_decoder()
+    try:
+        return bytes(table[ch] for ch in token)
+    except KeyError:
+        return None
