@@ -51,7 +51,8 @@ __all__ = ["class_perron", "hamming_distances", "log_class_matrix", "log_class_s
 
 
 def log_class_sizes(length: int, alphabet: int) -> np.ndarray:
-    r"""``log n_d = log C(L, d) + d log(k - 1)``, ``d = 0..L`` (number of genotypes at distance ``d``)."""
+    r"""``log n_d = log C(L, d) + d log(k - 1)``, ``d = 0..L``: the number of genotypes at
+    Hamming distance ``d`` from any one genotype of ``{0..k-1}^L``."""
     d = np.arange(length + 1)
     return (
         scipy.special.gammaln(length + 1)
@@ -153,7 +154,8 @@ def log_class_matrix(length: int, mu: float, alphabet: int = 2) -> np.ndarray:
     log-convolution of two binomials, summing over the smaller one: ``O(L^3 / 2)``
     log-sum-exp terms; in NumPy up to ``L = NUMPY_CLASS_MATRIX_MAX`` (no compilation), in
     jitted JAX beyond (about 2 s at ``L = 1000``). Rows log-sum-exp to 0 up to the rounding
-    of ``lgamma`` at ``L!`` (``~1e-12`` at ``L = 1000``).
+    of ``lgamma`` at ``L!`` (``~1e-12`` at ``L = 1000``). Row-stochastic (row vectors:
+    ``y' = y M``). Swetina & Schuster, *Biophys. Chem.* 16 (1982); Nowak & Schuster (1989).
     """
     if length <= NUMPY_CLASS_MATRIX_MAX:
         return _log_class_matrix_np(int(length), float(mu), int(alphabet))
@@ -164,7 +166,8 @@ def log_class_matrix(length: int, mu: float, alphabet: int = 2) -> np.ndarray:
 
 
 def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray:
-    """``(k**L,)`` Hamming distance of every genotype (lexicographic order) to ``master``."""
+    """``(k**L,)`` Hamming distance of every genotype to ``master`` (lexicographic order,
+    ``index = sum_i g_i k^(L-1-i)``)."""
     k, L = alphabet, length
     N = k**L
     out = np.zeros(N, dtype=np.int16 if L < 2**15 else np.int32)
@@ -179,16 +182,18 @@ def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray
     return out
 
 
-def _plus_host(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # semiring-candidate
-    """``log(e^a + e^b)`` elementwise in NumPy (``-inf`` the zero): the host log-semiring sum.
+def _plus_into(pair: np.ndarray) -> np.ndarray:  # semiring-candidate
+    """``log(e^a + e^b)`` elementwise for ``pair = (a, b)`` stacked on axis 0 (``-inf`` the zero).
 
-    The same formula as NumPy's ufunc, ``max + log1p(exp(-|a - b|))`` (``max + log 2`` at a
-    tie), kept here until :mod:`quasispecies.semiring.host` has a binary ``plus``.
+    The host semiring has no binary ``plus`` yet, so this is its segment sum over axis 0,
+    :func:`quasispecies.semiring.host.sorted_segment_lse` with one segment (``reduceat``):
+    bit-identical to the ``np.logaddexp`` ufunc. The caller fills ``pair`` in place, so the
+    only extra cost over the ufunc is one copy of ``a``. A ``host.plus`` would remove it.
     """
-    m = np.maximum(a, b)
-    with np.errstate(invalid="ignore"):
-        d = np.abs(a - b)
-    return np.where(np.isneginf(m), m, m + np.log1p(np.exp(-d)))
+    return host.sorted_segment_lse(pair, _ONE_SEGMENT)[0]
+
+
+_ONE_SEGMENT = np.zeros(1, dtype=np.intp)
 
 
 def _residuals(lx: np.ndarray, LW: np.ndarray, lth: float) -> tuple[float, float]:
@@ -276,15 +281,18 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     n = LA.shape[0]
     A = LA[np.ix_(order, order)].copy()
     lpiv = np.empty(n)
+    buf = np.empty((2, n, n))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for k in range(n - 1):
             if not A[k, k] < 0:
                 return None
             lpiv[k] = np.log1p(-np.exp(A[k, k]))
             col = A[k + 1 :, k] - lpiv[k]
-            A[k + 1 :, k + 1 :] = _plus_host(
-                A[k + 1 :, k + 1 :], col[:, None] + A[k, None, k + 1 :]
-            )
+            m = n - k - 1
+            pair = buf[:, :m, :m]
+            np.copyto(pair[0], A[k + 1 :, k + 1 :])
+            np.add(col[:, None], A[k, None, k + 1 :], out=pair[1])
+            A[k + 1 :, k + 1 :] = _plus_into(pair)
         lx = np.empty(n)
         lx[n - 1] = 0.0
         for k in range(n - 2, -1, -1):
@@ -299,7 +307,11 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
 def class_perron(
     log_M: np.ndarray, log_g: np.ndarray, log_sizes: np.ndarray, refine: bool = True
 ) -> tuple[float, np.ndarray, float]:
-    r"""Perron root and left vector of ``W = diag(g) M`` on Hamming classes.
+    r"""Perron root and left vector of ``W = diag(g) M`` on Hamming classes: ``x W = theta x``.
+
+    Dense ``eigh`` of the similar symmetric ``S = sqrt(g_d g_e M[d,e] M[e,d])``, then the
+    balanced refinement and (``n <= ELIMINATION_MAX``) the log-domain GTH-style elimination
+    of the module docstring, for entrywise relative accuracy (Grassmann, Taksar & Heyman 1985).
 
     Parameters
     ----------

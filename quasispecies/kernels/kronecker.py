@@ -66,7 +66,8 @@ __all__ = [
 
 # ------------------------------------------------------------------- per-site weights
 def site_weights(mu: np.ndarray, alphabet: int) -> np.ndarray:
-    r"""``(L, 2)`` array of ``[1 - mu_i, mu_i / (k - 1)]``: diagonal and off-diagonal of ``q_i``."""
+    r"""``(L, 2)`` array of ``[1 - mu_i, mu_i / (k - 1)]``: diagonal and off-diagonal of
+    ``q_i = (1 - mu_i) I + mu_i/(k-1) (J - I)``, the copying matrix of site ``i`` (Eigen 1971)."""
     mu = np.asarray(mu, dtype=np.float64)
     return np.stack([1.0 - mu, mu / (alphabet - 1)], axis=-1)
 
@@ -146,8 +147,8 @@ def mutate(x, weights, alphabet: int):
 
     Returns
     -------
-    (k**L,) array ``y`` with ``y[h] = sum_g x[g] Q[g, h]`` (``Q`` is symmetric, so this is
-    also ``Q x``).
+    (k**L,) array ``y`` with ``y[h] = sum_g x[g] Q[g, h]``, ``Q = ⊗_i q_i`` (``Q`` is
+    symmetric, so this is also ``Q x``). M. Eigen, *Naturwissenschaften* 58, 465 (1971).
     """
     L = weights.shape[0]
     return _sites(x, 1, alphabet, range(L), L, 1, weights).reshape(x.shape)
@@ -166,7 +167,8 @@ def log_mutate(u, log_weights, alphabet: int):
     over genotypes in lexicographic order.
 
     ``log_weights`` is :func:`log_site_weights`. Exact for populations spanning any range
-    of magnitudes (no underflow), at ``L`` passes over the vector.
+    of magnitudes (no underflow), at ``L`` passes over the vector. Eigen (1971);
+    semirings: J. Goodman, *Computational Linguistics* 25 (1999).
     """
     L = log_weights.shape[0]
     lw = log_weights

@@ -36,7 +36,7 @@ prevents in every case we have tried), :func:`top_eigenpair` can instead *replay
 recurrence and accumulate ``y`` (a fourth vector).
 
 The operator is any object with the protocol of
-:class:`quasispecies.kernels.kronecker.SymmetrisedOperator`: ``start()``, ``zeros()``,
+:class:`quasispecies.kernels.symmetrised.SymmetrisedOperator`: ``start()``, ``zeros()``,
 ``step(u, v, w, ...)``, ``axpy``, ``zero``.
 
 References: C. Lanczos (1950); C. C. Paige, *J. Inst. Math. Appl.* 10 (1972) and
@@ -106,11 +106,17 @@ def _top_ritz(alphas: list[float], betas: list[float]) -> tuple[float, np.ndarra
 def top_eigenpair(
     op, *, tol: float = 1e-12, max_steps: int = 5000, ritz: str = "clenshaw"
 ) -> LanczosResult:
-    r"""Largest eigenvalue and eigenvector of the symmetric operator ``op``.
+    r"""Largest eigenvalue and eigenvector of the symmetric operator ``op``: ``A y = theta y``.
+
+    Lanczos (C. Lanczos, *J. Res. Nat. Bur. Standards* 45 (1950)) without
+    reorthogonalisation: ``beta_{j+1} v_{j+1} = A v_j - alpha_j v_j - beta_j v_{j-1}``, the
+    top Ritz pair of the tridiagonal ``T_m`` at the first step where
+    ``beta_{m+1} |s_m| <= tol * theta``; the Ritz vector without a stored basis (see the
+    module docstring; Paige 1972, 1980). For sequence space ``A = G^1/2 Q G^1/2``.
 
     Parameters
     ----------
-    op : operator with the :mod:`quasispecies.kernels.kronecker` protocol
+    op : operator with the protocol of :class:`quasispecies.kernels.symmetrised.SymmetrisedOperator`
     tol : float
         Stop when ``beta_{m+1} |s_m| <= tol * theta`` (relative residual of the Ritz pair).
     max_steps : int

@@ -275,7 +275,8 @@ class SymmetrisedOperator:
     solve needs the landscape plus the solver's three buffers ``u, v, w``, which it passes
     through :meth:`step` (``u`` is updated in place by buffer donation with the fused
     three-term recurrence). ``store_sqrt_g=True`` precomputes ``g^(1/2)`` once instead (one
-    more ``k^L`` vector, about 5 % faster; see :func:`_step`).
+    more ``k^L`` vector, about 5 % faster; see :func:`_step`). Its Perron pair is found by
+    :func:`quasispecies.kernels.lanczos.top_eigenpair` (Lanczos 1950); Eigen (1971).
     """
 
     def __init__(

@@ -23,13 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.kernels.kronecker import (
-    SymmetrisedOperator,
-    log_mutate,
-    log_selection,
-    log_site_weights,
-)
+from quasispecies.kernels.kronecker import log_mutate, log_selection, log_site_weights
 from quasispecies.kernels.lanczos import top_eigenpair
+from quasispecies.kernels.symmetrised import SymmetrisedOperator
 from quasispecies.model.mdp import initial_population
 from quasispecies.model.results import SteadyState
 from quasispecies.model.validate import check_nonneg_int

@@ -54,7 +54,9 @@ def fitness_landscape(space, f) -> GenotypeModel:
     r"""A model for any landscape: ``f`` of shape ``(alphabet**length,)``, positive, finite.
 
     Genotypes in lexicographic order (site 0 most significant): ``f[i]`` is the fitness of
-    the genotype whose base-``k`` digits are ``i``.
+    the genotype whose base-``k`` digits are ``i``, ``i = sum_j g_j k^(L-1-j)``. Returns the
+    :class:`~quasispecies.sequence.GenotypeModel` of ``W_T = diag(f^(1/T)) Q`` (row vectors,
+    ``x' ∝ x W_T``; Eigen 1971). Refused when its vectors exceed the space's memory budget.
     """
     space = _check_space(space)
     space.check_memory(FULL_SPACE_VECTORS, "fitness_landscape")
@@ -74,7 +76,12 @@ def fitness_landscape(space, f) -> GenotypeModel:
 
 
 def class_landscape(space, f_classes, description: str = "class_landscape") -> ClassModel:
-    r"""A permutation-symmetric landscape given by fitness per Hamming distance ``d = 0..L``."""
+    r"""A permutation-symmetric landscape: ``f(g) = f_classes[d(g)]``, ``d`` the Hamming
+    distance to genotype 0, ``d = 0..L``.
+
+    Returns the exact :class:`~quasispecies.sequence.ClassModel`,
+    ``y' ∝ y diag(f_d^(1/T)) M`` on the ``L + 1`` classes (needs one error rate; any ``L``).
+    """
     space = _check_space(space)
     arr = as_float_array(f_classes, "f_classes", ndim=1)
     if arr.shape[0] != space.length + 1:
@@ -101,9 +108,10 @@ def _lump(space: SequenceSpace, lumped, symmetric: bool) -> bool:
 def single_peak(space, sigma, *, lumped: bool | None = None):
     r"""Swetina–Schuster single peak: master (genotype 0) fitness ``sigma``, every other 1.
 
-    With one error rate this is the exact :class:`ClassModel` (``population`` over the
-    ``L + 1`` classes, index 0 = master class; any ``L``); with per-site rates (or
-    ``lumped=False``) a :class:`GenotypeModel`.
+    ``f(g) = sigma`` if ``g = 0`` else 1, ``W_T = diag(f^(1/T)) Q`` (row vectors). With one
+    error rate this is the exact :class:`ClassModel` (``population`` over the ``L + 1``
+    classes, index 0 = master class; any ``L``); with per-site rates (or ``lumped=False``) a
+    :class:`GenotypeModel`. Swetina & Schuster, *Biophys. Chem.* 16, 329 (1982); Eigen 1971.
     """
     space = _check_space(space)
     s = positive_scalar(sigma, "sigma")

@@ -26,7 +26,8 @@ __all__ = ["ThresholdCurves", "error_threshold"]
 
 
 class ThresholdCurves(NamedTuple):
-    r"""Single-peak quasispecies against the error rate, for several lengths.
+    r"""Single-peak quasispecies against the error rate, for several lengths (Eigen &
+    Schuster 1979): the result of :func:`error_threshold`.
 
     Attributes
     ----------
@@ -80,9 +81,12 @@ def error_threshold(
 
     Returns
     -------
-    :class:`ThresholdCurves`. The no-back-mutation approximation (Eigen 1971; Swetina &
-    Schuster 1982) ``x_0 = (sigma Q - 1)/(sigma - 1)``, ``Q = (1 - mu)^L``, vanishes at
-    ``mu_c = 1 - sigma^(-1/L) ≈ ln(sigma)/L``; both thresholds are returned.
+    :class:`ThresholdCurves`. Each steady state is the left Perron vector of
+    ``diag(f_d^(1/T)) M`` on the ``L + 1`` Hamming classes (:class:`~quasispecies.sequence.ClassModel`).
+    The no-back-mutation approximation ``x_0 = (sigma Q - 1)/(sigma - 1)``,
+    ``Q = (1 - mu)^L``, vanishes at ``mu_c = 1 - sigma^(-1/L) ≈ ln(sigma)/L``; both
+    thresholds are returned. M. Eigen, *Naturwissenschaften* 58, 465 (1971); M. Eigen &
+    P. Schuster, *The Hypercycle* (Springer, 1979); Swetina & Schuster (1982).
     """
     lengths = np.atleast_1d(np.asarray(length))
     if lengths.ndim != 1 or lengths.size == 0 or not np.issubdtype(lengths.dtype, np.integer):
