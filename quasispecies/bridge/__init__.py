@@ -16,6 +16,15 @@ A token tree is an MDP (state = prefix, action = next token, deterministic, rewa
                                sequence- vs token-level temperature
 =============================  ===================================================
 
+Modules, one concept each: :mod:`.lm` (the ``LanguageModel`` front end, argument
+checks, ``default_lm``), :mod:`.gguf_model` (``GGUFModel``), :mod:`.gguf_file` (the GGUF
+reader), :mod:`.llama` (the JAX forward pass), :mod:`.tokenizer` (byte-level BPE from a
+GGUF vocabulary), :mod:`.hf` (``TransformersLM``), :mod:`.records` (the per-token
+record), :mod:`.tree` (token trees), :mod:`.analyses` (decoders and temperature
+profiles), :mod:`.api` (format detection) with one parser module per server family
+(:mod:`.api_openai`, :mod:`.api_vllm`, :mod:`.api_llamacpp`; checked JSON access in
+:mod:`.api_fields`), :mod:`.client` and :mod:`.server` (HTTP).
+
 Everything loads on first use: ``import quasispecies.bridge`` imports neither the
 model, nor torch, nor transformers.
 """

@@ -207,9 +207,11 @@ class DecoderComparison(NamedTuple):
 
     @property
     def greedy_is_map(self) -> bool:
+        """Whether greedy decoding found the MAP leaf (in general it does not)."""
         return self.greedy_state == self.map_state
 
     def as_dict(self) -> dict:
+        """JSON-ready summary: text and log-prob of the MAP, greedy and beam leaves."""
         return {
             "map": {
                 "text": self.map_text,

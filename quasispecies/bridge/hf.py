@@ -2,7 +2,7 @@
 
 :class:`TransformersLM` wraps a causal LM from a *local* directory (never the hub:
 ``local_files_only=True``) or an already-built model object, and offers the same
-front end as :class:`~quasispecies.bridge.lm.GGUFModel` (``score``,
+front end as :class:`~quasispecies.bridge.gguf_model.GGUFModel` (``score``,
 ``token_logprobs``, ``next_token_logprobs``, token trees).
 
 A GGUF file can be loaded through transformers too (``gguf_file=``; transformers
@@ -118,6 +118,7 @@ class TransformersLM(LanguageModel):
 
     # ------------------------------------------------------------- tokenizer
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens added), by the wrapped tokenizer."""
         if not isinstance(text, str):
             raise ValueError(f"text: expected a string, got {type(text).__name__}")
         from tokenizers import Tokenizer
@@ -127,6 +128,7 @@ class TransformersLM(LanguageModel):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids: TokenIds) -> str:
+        """Text of ``ids`` (special tokens kept), by the wrapped tokenizer."""
         return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
 
     # --------------------------------------------------------------- forward

@@ -9,10 +9,14 @@ For token embeddings :math:`h^{(0)} = E[x]` each of the ``L`` layers computes
     b &= \mathrm{RMSNorm}(h) \odot g_{\text{ffn}}, \qquad
     h \leftarrow h + W_{\text{down}}\big(\mathrm{SiLU}(W_{\text{gate}} b) \odot W_{\text{up}} b\big),
 
-and the next-token log-probabilities are
-:math:`\log p(\cdot \mid x_{\le t}) = \mathrm{log\_softmax}(W_{\text{out}}\,\mathrm{RMSNorm}(h_t))`.
+and the next-token log-probabilities are the log-normalised logits
+:math:`\log p(\cdot \mid x_{\le t}) = z - \log\sum_v e^{z_v}`,
+:math:`z = W_{\text{out}}\,\mathrm{RMSNorm}(h_t)` (``semiring.log_normalise``).
 Attention is causal with grouped queries: ``n_heads / n_kv_heads`` query heads share a
-key/value head, and scores are scaled by :math:`1/\sqrt{d_{\text{head}}}`.
+key/value head, scores are scaled by :math:`1/\sqrt{d_{\text{head}}}`, and the weights
+are ``exp(log_normalise(scores))`` over the keys. (In float32 this rounds at
+``ulp(log sum exp scores)``, a few ``1e-6``, where ``exp(s - max) / sum`` rounds at
+``ulp(1)``: the log-probs move by up to ~3e-5 per token against that form, measured.)
 
 **Rotary embeddings in the GGUF layout.** llama.cpp's converter permutes the rows of
 ``W_q`` and ``W_k`` so the rotated pairs are adjacent, ``(2i, 2i+1)`` inside each head

@@ -112,4 +112,6 @@ class NextTokens:
     logprobs: tuple[float, ...]
 
     def as_dict(self) -> dict[str, float]:
+        """``{token text: log p(token | prefix)}``, best first (a text listed twice keeps the
+        later log-prob)."""
         return dict(zip(self.tokens, self.logprobs, strict=True))

@@ -56,11 +56,13 @@ class _Engine:
         self.eos = None if eos is None else int(eos)
 
     def token_info(self, tid: int):
+        """``(raw bytes or None, text)`` of token ``tid``."""
         raw = self.lm.token_bytes([tid])
         b = None if raw is None else raw[0]
         return b, self.lm.token_text(tid)
 
     def key(self, tid: int) -> str:
+        """The token string servers send (``bytes:\\xNN`` for a partial UTF-8 character)."""
         return self.lm.token_key(tid)
 
     def generate(self, ids: list[int], max_tokens: int, top: int):
@@ -86,6 +88,7 @@ class _Engine:
         return out
 
     def completions(self, req: dict) -> dict:
+        """Answer ``POST /v1/completions`` (greedy; ``logprobs``, ``echo``, ``prompt_logprobs``)."""
         prompt = req.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
@@ -184,6 +187,7 @@ class _Engine:
         }
 
     def chat(self, req: dict) -> dict:
+        """Answer ``POST /v1/chat/completions`` on the ChatML prompt (greedy)."""
         prompt = chatml_prompt(req.get("messages"))
         max_tokens = _int(req.get("max_tokens", 16), "max_tokens")
         want = bool(req.get("logprobs", False))
