@@ -39,7 +39,8 @@ def hf_gguf(jax_lm):
 @pytest.mark.lm
 def test_gguf_through_transformers_agrees_per_token(jax_lm, hf_gguf):
     """Issue check: within 1e-3 per token. Both are float32 forwards of the same dequantised
-    weights, so we hold them to 1e-4 (observed ~3e-5)."""
+    weights, so we hold them to 1e-4 (observed 1.4e-5 with both sides log-normalising
+    through the semiring; ~3e-5 before, when each used its own log-softmax)."""
     for text in TEXTS:
         a = np.array(jax_lm.token_logprobs(text).logprobs[1:])
         b = np.array(hf_gguf.token_logprobs(text).logprobs[1:])
