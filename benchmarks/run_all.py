@@ -81,7 +81,7 @@ while every weight is a normal float64 (exact there) and in the log domain other
   step), about 3-4x the cost of a linear step.
 * **Crossover**: the dense path (`S x A x S` reductions) never wins, not even at
   `S = 64`; the pull form beats the scatter-based segment reductions 1.7-22x at every
-  size, so sparse MDPs use it from `quasispecies.dynamics.discrete.PULL_MIN_STATES` states on.""",
+  size, so sparse MDPs use it from `quasispecies.dynamics.horizon.PULL_MIN_STATES` states on.""",
     "rl": """\
 Both are exact policy iteration (Howard) with the same improvement rule, so both stop
 after the same few improvement steps; the difference is the policy-evaluation solve.

@@ -11,12 +11,11 @@ For token embeddings :math:`h^{(0)} = E[x]` each of the ``L`` layers computes
 
 and the next-token log-probabilities are the log-normalised logits
 :math:`\log p(\cdot \mid x_{\le t}) = z - \log\sum_v e^{z_v}`,
-:math:`z = W_{\text{out}}\,\mathrm{RMSNorm}(h_t)` (``semiring.log_normalise``).
+:math:`z = W_{\text{out}}\,\mathrm{RMSNorm}(h_t)` (``semiring.log_probabilities``).
 Attention is causal with grouped queries: ``n_heads / n_kv_heads`` query heads share a
 key/value head, scores are scaled by :math:`1/\sqrt{d_{\text{head}}}`, and the weights
-are ``exp(log_normalise(scores))`` over the keys. (In float32 this rounds at
-``ulp(log sum exp scores)``, a few ``1e-6``, where ``exp(s - max) / sum`` rounds at
-``ulp(1)``: the log-probs move by up to ~3e-5 per token against that form, measured.)
+are ``semiring.probabilities(scores)`` over the keys (normalised in probability space, as
+llama.cpp and transformers do).
 
 **Rotary embeddings in the GGUF layout.** llama.cpp's converter permutes the rows of
 ``W_q`` and ``W_k`` so the rotated pairs are adjacent, ``(2i, 2i+1)`` inside each head
@@ -54,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quasispecies.bridge.gguf_file import LlamaConfig
-from quasispecies.semiring import log_normalise
+from quasispecies.semiring import log_probabilities, probabilities
 
 __all__ = ["extend", "sequence_logprobs", "stack_params"]
 
@@ -148,8 +147,8 @@ def _hidden(params, cfg: LlamaConfig, tokens, past_k, past_v, past_len):
         s_new = jnp.einsum("btkgd,bskd->bkgts", qg, k) * scale
         s_past = jnp.where(past_ok[None, None, None, None, :], s_past, neg)
         s_new = jnp.where(causal[None, None, None, :, :], s_new, neg)
-        # attention weights: softmax over the keys, as exp of the log-normalised scores
-        w = jnp.exp(log_normalise(jnp.concatenate([s_past, s_new], axis=-1), axis=-1))
+        # attention weights: softmax over the keys (probability space)
+        w = probabilities(jnp.concatenate([s_past, s_new], axis=-1), axis=-1)
         o = jnp.einsum("bkgtp,pkd->btkgd", w[..., :P], pv) + jnp.einsum(
             "bkgts,bskd->btkgd", w[..., P:], v
         )
@@ -188,7 +187,7 @@ def extend(params, cfg: LlamaConfig, tokens, past_k, past_v, past_len, last):
     h, k_new, v_new = _hidden(params, cfg, tokens, past_k, past_v, past_len)
     h_last = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0, :]
     logits = h_last @ params["head"].T
-    return log_normalise(logits, axis=-1), k_new, v_new
+    return log_probabilities(logits, axis=-1), k_new, v_new
 
 
 @partial(jax.jit, static_argnames=("cfg", "top_k"))
@@ -203,7 +202,7 @@ def sequence_logprobs(params, cfg: LlamaConfig, tokens, top_k: int = 0):
     L, KV, d = cfg.n_layers, cfg.n_kv_heads, cfg.head_dim
     empty = jnp.zeros((L, 0, KV, d), dtype=F32)
     h, _, _ = _hidden(params, cfg, tokens, empty, empty, jnp.int32(0))
-    logp = log_normalise(h[:, :-1, :] @ params["head"].T, axis=-1)
+    logp = log_probabilities(h[:, :-1, :] @ params["head"].T, axis=-1)
     lp = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
     if top_k:
         vals, idx = jax.lax.top_k(logp, top_k)

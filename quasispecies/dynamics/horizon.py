@@ -129,7 +129,7 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
 
     Parameters
     ----------
-    mdp : MDP (or a sequence-space model from :mod:`quasispecies.sequence.core`)
+    mdp : MDP (or a sequence-space model from :mod:`quasispecies.sequence`)
     T : float or (K,) array, ``>= 0``
         Temperature(s). At ``T = 0`` the result is the ``T -> 0+`` limit (mass on the
         states reached by the best paths, shared by their kernel weight).

@@ -182,20 +182,6 @@ def hamming_distances(length: int, alphabet: int, master: int = 0) -> np.ndarray
     return out
 
 
-def _plus_into(pair: np.ndarray) -> np.ndarray:  # semiring-candidate
-    """``log(e^a + e^b)`` elementwise for ``pair = (a, b)`` stacked on axis 0 (``-inf`` the zero).
-
-    The host semiring has no binary ``plus`` yet, so this is its segment sum over axis 0,
-    :func:`quasispecies.semiring.host.sorted_segment_lse` with one segment (``reduceat``):
-    bit-identical to the ``np.logaddexp`` ufunc. The caller fills ``pair`` in place, so the
-    only extra cost over the ufunc is one copy of ``a``. A ``host.plus`` would remove it.
-    """
-    return host.sorted_segment_lse(pair, _ONE_SEGMENT)[0]
-
-
-_ONE_SEGMENT = np.zeros(1, dtype=np.intp)
-
-
 def _residuals(lx: np.ndarray, LW: np.ndarray, lth: float) -> tuple[float, float]:
     """``(max_e |log((x W)_e / (theta x_e))|, ||x W / theta - x||_1)`` (entrywise, normwise)."""
     lxw = host.lse(lx[:, None] + LW, axis=0) - lth
@@ -281,18 +267,13 @@ def _elimination(LA: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     n = LA.shape[0]
     A = LA[np.ix_(order, order)].copy()
     lpiv = np.empty(n)
-    buf = np.empty((2, n, n))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for k in range(n - 1):
             if not A[k, k] < 0:
                 return None
             lpiv[k] = np.log1p(-np.exp(A[k, k]))
             col = A[k + 1 :, k] - lpiv[k]
-            m = n - k - 1
-            pair = buf[:, :m, :m]
-            np.copyto(pair[0], A[k + 1 :, k + 1 :])
-            np.add(col[:, None], A[k, None, k + 1 :], out=pair[1])
-            A[k + 1 :, k + 1 :] = _plus_into(pair)
+            A[k + 1 :, k + 1 :] = host.plus(A[k + 1 :, k + 1 :], col[:, None] + A[k, None, k + 1 :])
         lx = np.empty(n)
         lx[n - 1] = 0.0
         for k in range(n - 2, -1, -1):

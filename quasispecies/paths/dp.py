@@ -179,6 +179,15 @@ def _stats_kernel(ns, lk, r, logx0, T, horizon: int):
     return tuple(x[0] for x in tot)
 
 
+def _prepare(mdp, T, horizon, x0):
+    """Validated ``(arrays, log x0, Ts, sweep, horizon)`` for the forward-backward DPs."""
+    mdp = check_mdp(mdp)
+    horizon = check_nonneg_int(horizon, "horizon")
+    Ts, sweep = check_temperature(T)
+    x0 = initial_population(mdp, x0)
+    return _jax_arrays(mdp), jnp.asarray(log0(x0)), Ts, sweep, horizon
+
+
 def trajectory_stats(mdp, T, horizon: int, x0=None) -> TrajectoryStats:
     r"""``T log Z``, entropy, ``E[G]`` and ``KL`` from the prior of the path distribution.
 
@@ -190,12 +199,7 @@ def trajectory_stats(mdp, T, horizon: int, x0=None) -> TrajectoryStats:
     exp(R[s,a,s']/T)``); the entropy/expectation semiring is in J. Goodman (1999) and
     Li & Eisner (2009).
     """
-    mdp = check_mdp(mdp)
-    horizon = check_nonneg_int(horizon, "horizon")
-    Ts, sweep = check_temperature(T)
-    x0 = initial_population(mdp, x0)
-    arrays = _jax_arrays(mdp)
-    logx0 = jnp.asarray(log0(x0))
+    arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
     u, c, h, g, kk = (
         np.asarray(a)
         for a in _sweep(lambda t: _stats_kernel(*arrays, logx0, t, horizon), Ts, sweep)
@@ -264,12 +268,7 @@ def state_marginals(mdp, T, horizon: int, x0=None) -> np.ndarray:
     ``alpha_t`` is a row vector (``alpha_{t+1} = alpha_t W_T``), ``beta_t`` a column vector
     (``beta_t = W_T beta_{t+1}``); forward-backward in the log semiring (Goodman 1999).
     """
-    mdp = check_mdp(mdp)
-    horizon = check_nonneg_int(horizon, "horizon")
-    Ts, sweep = check_temperature(T)
-    x0 = initial_population(mdp, x0)
-    arrays = _jax_arrays(mdp)
-    logx0 = jnp.asarray(log0(x0))
+    arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
     return np.asarray(_sweep(lambda t: _marginal_kernel(*arrays, logx0, t, horizon), Ts, sweep))
 
 

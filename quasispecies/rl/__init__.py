@@ -27,13 +27,13 @@ from quasispecies.rl.bellman import (
     finite_horizon_values as finite_horizon_values,
     optimal_actions as optimal_actions,
 )
+from quasispecies.rl.howard import (
+    DiscountedSolution as DiscountedSolution,
+    policy_iteration as policy_iteration,
+)
 from quasispecies.rl.limit import (
     LimitReport as LimitReport,
     limit_report as limit_report,
-)
-from quasispecies.rl.policy_iteration import (
-    DiscountedSolution as DiscountedSolution,
-    policy_iteration as policy_iteration,
 )
 from quasispecies.rl.soft import (
     SoftValues as SoftValues,

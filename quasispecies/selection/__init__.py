@@ -10,7 +10,7 @@ sequence- and token-level distributions, re-exported by :mod:`.collapse`) and
 
 from __future__ import annotations
 
-from quasispecies.selection.best_of_n import (
+from quasispecies.selection.best_of import (
     BestOfN as BestOfN,
     best_of_n as best_of_n,
     best_of_n_kl_bound as best_of_n_kl_bound,
@@ -24,7 +24,7 @@ from quasispecies.selection.chaining import (
     rounds_to_reach as rounds_to_reach,
     simulate_chaining as simulate_chaining,
 )
-from quasispecies.selection.tilt import (
+from quasispecies.selection.tilting import (
     kl_divergence as kl_divergence,
     soft_select as soft_select,
     survival as survival,

@@ -13,7 +13,7 @@ If the generator, conditioned on the passing answers, errs at the rate of its co
 (the idealised-LM assumption of the seed essay on iterative chaining), this is a
 recurrence: the odds of error fall by ``fpr / tpr`` per round (:func:`filter_rounds`).
 :func:`simulate_chaining` replaces the expectation by binomial draws into a finite buffer.
-It is :func:`quasispecies.selection.tilt.soft_select` on the two outcomes
+It is :func:`quasispecies.selection.soft_select` on the two outcomes
 ``(right, wrong)`` with survival ``(tpr, fpr)``.
 """
 

@@ -1,6 +1,6 @@
 r"""Mode collapse, measured: what tilting by a reward does to a distribution's support.
 
-Tilting ``p_beta ∝ p0 exp(r / beta)`` (:func:`quasispecies.selection.tilt.tilt`, the fixed point
+Tilting ``p_beta ∝ p0 exp(r / beta)`` (:func:`quasispecies.selection.tilt`, the fixed point
 of KL-regularised RL) is a Bayesian update of the "world prior" ``p0`` by the evidence
 ``exp(r / beta)``. Three measurements make its side effects visible:
 
@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from quasispecies.model.validate import as_float_array, check_distribution, check_nonneg_int
-from quasispecies.selection.tilt import log_prob, log_tilt, tilt
+from quasispecies.selection.tilting import log_prob, log_tilt, tilt
 from quasispecies.selection.tree import (
     Tree as Tree,
     tree_from_token_tree as tree_from_token_tree,
@@ -347,7 +347,7 @@ class PathDistribution(NamedTuple):
 
     def probs(self, T) -> np.ndarray:
         r"""Path distribution at temperature ``T`` (> 0, or a 1-D sweep):
-        ``x0 prod K exp(G / T) / Z`` = :func:`quasispecies.selection.tilt.tilt` of
+        ``x0 prod K exp(G / T) / Z`` = :func:`quasispecies.selection.tilt` of
         :attr:`base` by the return with ``beta = T``. ``T = 0`` is the :func:`attractor`."""
         T_arr = as_float_array(T, "T", ndim=(0, 1))
         if T_arr.ndim == 0 and T_arr == 0:

@@ -297,6 +297,25 @@ def plus(a: Array, b: Array) -> Array:
     return jnp.logaddexp(a, b)
 
 
+def probabilities(x: Array, axis=-1) -> Array:
+    """``exp(x - max x) / sum exp(x - max x)`` over ``axis`` (``jax.nn.softmax``).
+
+    Normalises in probability space, so in float32 it rounds at ``ulp(1)`` rather than
+    at ``ulp(lse x)`` as ``exp(log_normalise(x))`` does: the form neural-network
+    attention is written in.
+    """
+    import jax.nn
+
+    return jax.nn.softmax(x, axis=axis)
+
+
+def log_probabilities(x: Array, axis=-1) -> Array:
+    """``x - max x - log sum exp(x - max x)`` over ``axis`` (``jax.nn.log_softmax``)."""
+    import jax.nn
+
+    return jax.nn.log_softmax(x, axis=axis)
+
+
 def log_normalise(x: Array, axis=-1) -> Array:
     """``x - lse(x)`` over ``axis``: log-probabilities from log-weights (``T = 1``)."""
     return x - lse(x, axis=axis, keepdims=True)
@@ -313,4 +332,13 @@ def boltzmann_exponent(u: Array, umax: Array, T: Array) -> Array:
     return jnp.where(_pos(T), (u - umax) / Tsafe, jnp.where(u >= umax, 0.0, -jnp.inf))
 
 
-__all__ += ["boltzmann_exponent", "init_pair", "log_normalise", "lse", "normalise_pair", "plus"]
+__all__ += [
+    "boltzmann_exponent",
+    "init_pair",
+    "log_normalise",
+    "log_probabilities",
+    "lse",
+    "normalise_pair",
+    "plus",
+    "probabilities",
+]

@@ -13,7 +13,14 @@ import scipy.special
 
 from quasispecies.semiring.core import TIE_RTOL
 
-__all__ = ["log_normalise", "lse", "segment_lse", "softmax_pair", "sorted_segment_lse"]
+__all__ = [
+    "log_normalise",
+    "lse",
+    "plus",
+    "segment_lse",
+    "softmax_pair",
+    "sorted_segment_lse",
+]
 
 
 def lse(a, axis=None, keepdims: bool = False) -> np.ndarray:
@@ -69,3 +76,9 @@ def softmax_pair(u, c, T: float) -> np.ndarray:
         z = cc - cc.max()
     out[fin] = np.exp(z)
     return out / out.sum()
+
+
+def plus(a, b, out=None) -> np.ndarray:
+    """The binary log-semiring sum ``log(e^a + e^b)`` elementwise (``np.logaddexp``)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.logaddexp(a, b, out=out)

@@ -301,7 +301,7 @@ def test_log_tilt_gradients_stay_finite():
     """``-inf`` (zero prior mass, excluded outcome) is the log zero: no NaN in the gradient."""
     import jax
 
-    from quasispecies.selection.tilt import log_prob, log_tilt
+    from quasispecies.selection.tilting import log_prob, log_tilt
 
     p0 = jnp.array([0.5, 0.0, 0.3, 0.2])
     r = jnp.array([1.0, 2.0, -jnp.inf, 0.5])
