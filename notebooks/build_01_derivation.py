@@ -50,8 +50,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 import quasispecies as qs
-from quasispecies import paths
-from quasispecies import rl
+from quasispecies import paths, rl
+
 np.set_printoptions(precision=4, suppress=True)
 mdp = qs.random_mdp(4, 2, seed=0)  # 4 states, 2 actions, deterministic transitions
 S, A = mdp.shape

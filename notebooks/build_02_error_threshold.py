@@ -35,6 +35,7 @@ import scipy.sparse.linalg
 
 import quasispecies as qs
 from quasispecies.kernels import kronecker
+
 np.set_printoptions(precision=5, suppress=False)""",
     ),
     (

@@ -43,6 +43,7 @@ from IPython.display import Image, display
 import quasispecies as qs
 from quasispecies.experiments import collapse_study
 from quasispecies.plot import selection as plot_selection
+
 sel, col = qs.selection, qs.collapse
 ROOT = Path(qs.__file__).resolve().parents[1]"""),
     ("md", """## Tilting is the KL-regularised optimum
