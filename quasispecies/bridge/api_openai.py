@@ -27,14 +27,20 @@ from quasispecies.bridge.records import TokenLogprobs
 __all__ = ["parse_chat_logprobs", "parse_completion_logprobs"]
 
 
-def parse_completion_logprobs(response, choice: int = 0) -> TokenLogprobs:
-    """OpenAI legacy completions (``/v1/completions``, ``logprobs=k``, optionally ``echo``)."""
+def _choice_logprobs(response, choice: int, request: str):
+    """``(choice's logprobs, where-prefix)``; refuses a null logprobs."""
     obj = load_response(response)
     ch = get_choice(obj, choice)
     w = f"response.choices[{choice}].logprobs"
     lp = ch.get("logprobs")
     if lp is None:
-        raise ValueError(f"{w}: missing or null (request logprobs=<k>)")
+        raise ValueError(f"{w}: missing or null (request {request})")
+    return lp, w
+
+
+def parse_completion_logprobs(response, choice: int = 0) -> TokenLogprobs:
+    """OpenAI legacy completions (``/v1/completions``, ``logprobs=k``, optionally ``echo``)."""
+    lp, w = _choice_logprobs(response, choice, "logprobs=<k>")
     tokens = [
         as_str(t, f"{w}.tokens[{i}]")
         for i, t in enumerate(as_list(get_field(lp, "tokens", w), f"{w}.tokens"))
@@ -68,12 +74,7 @@ def parse_completion_logprobs(response, choice: int = 0) -> TokenLogprobs:
 
 def parse_chat_logprobs(response, choice: int = 0) -> TokenLogprobs:
     """OpenAI chat completions (``logprobs: true``, ``top_logprobs: k``)."""
-    obj = load_response(response)
-    ch = get_choice(obj, choice)
-    w = f"response.choices[{choice}].logprobs"
-    lp = ch.get("logprobs")
-    if lp is None:
-        raise ValueError(f"{w}: missing or null (request logprobs=true)")
+    lp, w = _choice_logprobs(response, choice, "logprobs=true")
     content = get_field(lp, "content", w)
     if content is None:
         raise ValueError(f"{w}.content: null (the reply has no token log-probabilities)")
