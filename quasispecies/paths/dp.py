@@ -41,12 +41,12 @@ from quasispecies.model.mdp import MDP, check_mdp, initial_population
 from quasispecies.model.validate import check_nonneg_int, check_temperature
 from quasispecies.paths.enumeration import Paths, canonical_arrays, log0, path_log_weight
 from quasispecies.semiring import (
-    TIE_RTOL,
     Entropy,
     KBest,
     Log,
     backward_scan,
     forward_scan,
+    host,
     softmax_pair,
 )
 
@@ -273,24 +273,6 @@ def state_marginals(mdp, T, horizon: int, x0=None) -> np.ndarray:
 
 
 # ------------------------------------------------------------ shares of the total
-# semiring-candidate: the per-element share of quasispecies.semiring.softmax_pair (its
-# private _pair_logp) on the host, with the total given rather than reduced over an axis.
-def _share(log_weight, reward, log_prior, scaled_log_partition, log_multiplicity, T: float):
-    """``exp(u/T + c) / exp(U/T + C)`` of path elements against a known total (host, scalar ``T``).
-
-    ``T > 0``: ``exp(log_weight - U / T)`` (``log_weight = log_prior + reward / T``).
-    ``T = 0``: the ``T -> 0+`` limit, ``exp(log_prior - C)`` on the paths whose return ties
-    with ``U = max G`` (within :data:`~quasispecies.semiring.TIE_RTOL`), 0 elsewhere.
-    """
-    U = float(scaled_log_partition)
-    if not np.isfinite(U):
-        return np.zeros(np.shape(log_weight))
-    if T > 0:
-        return np.exp(log_weight - U / T)
-    tie = np.abs(reward - U) <= TIE_RTOL * (1 + abs(U))
-    return np.where(tie, np.exp(log_prior - float(log_multiplicity)), 0.0)
-
-
 def path_probability(paths: Paths, stats: TrajectoryStats, T: float) -> np.ndarray:
     r"""``p(path) = x0(s0) prod_t K e^{R/T} / Z`` of each row of ``paths`` (e.g. :func:`top_k`).
 
@@ -304,7 +286,7 @@ def path_probability(paths: Paths, stats: TrajectoryStats, T: float) -> np.ndarr
     Ts, sweep = check_temperature(T)
     if sweep:
         raise ValueError("T: path_probability takes one temperature, got an array")
-    return _share(
+    return host.share(
         np.asarray(paths.log_weight),
         np.asarray(paths.reward),
         np.asarray(paths.log_prior),

@@ -18,6 +18,7 @@ __all__ = [
     "lse",
     "plus",
     "segment_lse",
+    "share",
     "softmax_pair",
     "sorted_segment_lse",
 ]
@@ -82,3 +83,28 @@ def plus(a, b, out=None) -> np.ndarray:
     """The binary log-semiring sum ``log(e^a + e^b)`` elementwise (``np.logaddexp``)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.logaddexp(a, b, out=out)
+
+
+def share(log_weight, reward, log_prior, scaled_log_partition, log_multiplicity, T: float):
+    """Shares ``exp(u/T + c) / exp(U/T + C)`` of elements against a known total, scalar ``T``.
+
+    The host form of :func:`quasispecies.semiring.softmax_pair` for when only some of the
+    elements are at hand (the top-k paths of a path sum) and the total ``(U, C)`` is
+    known from the full reduction:
+
+    * ``T > 0``: ``exp(log_weight - U / T)`` (``log_weight = log_prior + reward / T``);
+    * ``T = 0``: the ``T -> 0+`` limit, ``exp(log_prior - C)`` on the elements whose
+      reward ties with ``U = max`` (within :data:`~quasispecies.semiring.TIE_RTOL`), 0
+      elsewhere.
+
+    An empty total (``U = -inf``) gives zeros.
+    """
+    from quasispecies.semiring.core import TIE_RTOL
+
+    U = float(scaled_log_partition)
+    if not np.isfinite(U):
+        return np.zeros(np.shape(log_weight))
+    if T > 0:
+        return np.exp(log_weight - U / T)
+    tie = np.abs(reward - U) <= TIE_RTOL * (1 + abs(U))
+    return np.where(tie, np.exp(log_prior - float(log_multiplicity)), 0.0)
