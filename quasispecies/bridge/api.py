@@ -11,7 +11,8 @@ OpenAI chat completions                 ``choices[i].logprobs.content[j].{token,
 vLLM ``prompt_logprobs``                ``choices[i].prompt_logprobs``: ``null``, then
                                         ``{token_id: {logprob, rank, decoded_token}}``
                                         per prompt token (the prompt token first)
-llama.cpp ``/completion``               ``completion_probabilities[j]``: ``{id, token,
+llama.cpp ``/completion``               ``completion_probabilities[j]`` (or the
+                                        README's top-level ``probs[j]``): ``{id, token,
                                         bytes, logprob, top_logprobs[]}``; with
                                         ``post_sampling_probs``: ``prob`` and
                                         ``top_probs[]``; before 2025: ``{content,
@@ -50,19 +51,20 @@ __all__ = [
 def parse_logprobs(response, choice: int = 0) -> TokenLogprobs:
     """Detect the format of ``response`` (dict or JSON text) and parse it.
 
-    Order: llama.cpp ``completion_probabilities``; vLLM ``prompt_logprobs`` (when the
+    Order: llama.cpp ``completion_probabilities`` (or top-level ``probs``); vLLM ``prompt_logprobs`` (when the
     choice has no completion logprobs); chat ``logprobs.content``; legacy completions.
     """
     obj = load_response(response)
     if not isinstance(obj, dict):
         raise ValueError(f"response: expected a JSON object, got {type(obj).__name__}")
-    if "completion_probabilities" in obj:
+    if "completion_probabilities" in obj or ("choices" not in obj and "probs" in obj):
         return parse_llamacpp_probabilities(obj)
     if "choices" not in obj:
         if obj.get("prompt_logprobs") is not None:
             return parse_vllm_prompt_logprobs(obj)
         raise ValueError(
-            "response: no 'choices' or 'completion_probabilities'; not a known log-prob shape"
+            "response: no 'choices', 'completion_probabilities' or 'probs'; "
+            "not a known log-prob shape"
         )
     ch = get_choice(obj, choice)
     lp = ch.get("logprobs")

@@ -1,6 +1,8 @@
 """llama.cpp server ``completion_probabilities`` -> :class:`~quasispecies.bridge.records.TokenLogprobs`.
 
-Three variants of ``completion_probabilities[j]``:
+The entries are under ``completion_probabilities`` (what the server sends) or, in the
+shape the server README documents for ``/completion``, under a top-level ``probs``
+list; each entry is one of three variants:
 
 * current: ``{id, token, bytes, logprob, top_logprobs[]}``;
 * with ``post_sampling_probs``: ``prob`` and ``top_probs[]`` (probabilities after the
@@ -26,11 +28,15 @@ __all__ = ["parse_llamacpp_probabilities"]
 
 
 def parse_llamacpp_probabilities(response) -> TokenLogprobs:
-    """llama.cpp server ``completion_probabilities`` (all three variants, see the module doc)."""
+    """llama.cpp server ``completion_probabilities`` or README-documented top-level
+    ``probs`` (all three entry variants, see the module doc)."""
     obj = load_response(response)
-    entries = as_list(
-        get_field(obj, "completion_probabilities", "response"), "response.completion_probabilities"
+    key = (
+        "probs"
+        if isinstance(obj, dict) and "completion_probabilities" not in obj and "probs" in obj
+        else "completion_probabilities"
     )
+    entries = as_list(get_field(obj, key, "response"), f"response.{key}")
     tokens: list[str] = []
     logprobs: list[float | None] = []
     tops: list[dict[str, float] | None] = []
@@ -38,7 +44,7 @@ def parse_llamacpp_probabilities(response) -> TokenLogprobs:
     ids: list = []
     variant = "llama.cpp"
     for i, e in enumerate(entries):
-        we = f"response.completion_probabilities[{i}]"
+        we = f"response.{key}[{i}]"
         if not isinstance(e, dict):
             raise ValueError(f"{we}: expected a JSON object")
         if "probs" in e and "token" not in e:  # before 2025: {content, probs: [{tok_str, prob}]}

@@ -33,6 +33,7 @@ __all__ = [
     "GGUFContents",
     "LlamaConfig",
     "default_gguf_path",
+    "gguf_extent",
     "read_gguf",
 ]
 
@@ -131,6 +132,104 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+
+
+def gguf_extent(path: str | os.PathLike) -> int:
+    """Bytes a GGUF file must have according to its header alone (no tensor is read).
+
+    Walks the header (metadata key/values, tensor infos), aligns the data section
+    (``general.alignment``, default 32) and returns the end of the last tensor's data.
+    ``ValueError`` ``"path: ... truncated at byte N of M"`` when the file is shorter,
+    ``N`` its size and ``M`` the size it needs (``"of at least M"`` when the cut falls
+    inside the header itself, so only a lower bound is known).
+    """
+    import mmap
+    import struct
+
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    path = Path(path)
+    size = path.stat().st_size
+    where = f"path: {str(path)!r}"
+    if size < 24:  # magic, version, tensor count, key/value count
+        raise ValueError(f"{where} truncated at byte {size} of at least 24 (GGUF header)")
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        (version,) = struct.unpack_from("<I", buf, 4)
+        end = ">" if version & 0xFFFF == 0 else "<"  # a big-endian file reads byte-swapped
+        pos = 8
+
+        def take(fmt: str) -> tuple:
+            nonlocal pos
+            n = struct.calcsize(end + fmt)
+            if pos + n > size:
+                raise ValueError(
+                    f"{where} truncated at byte {size} of at least {pos + n} (inside the "
+                    "GGUF header)"
+                )
+            out = struct.unpack_from(end + fmt, buf, pos)
+            pos += n
+            return out
+
+        def skip(n: int) -> None:
+            nonlocal pos
+            if pos + n > size:
+                raise ValueError(
+                    f"{where} truncated at byte {size} of at least {pos + n} (inside the "
+                    "GGUF header)"
+                )
+            pos += n
+
+        def string() -> bytes:
+            (n,) = take("Q")
+            skip(n)
+            return bytes(buf[pos - n : pos])
+
+        def value(vtype: int) -> Any:
+            if vtype == _STRING:
+                return string()
+            if vtype == _ARRAY:
+                item, count = take("IQ")
+                if item in _SCALAR_SIZES:
+                    skip(count * _SCALAR_SIZES[item])
+                else:
+                    for _ in range(count):
+                        value(item)
+                return None
+            if vtype not in _SCALAR_SIZES:
+                raise ValueError(f"{where}: unknown GGUF value type {vtype} at byte {pos - 4}")
+            if vtype == 4:
+                return take("I")[0]
+            skip(_SCALAR_SIZES[vtype])
+            return None
+
+        n_tensors, n_kv = take("QQ")
+        alignment = 32
+        for _ in range(n_kv):
+            key = string()
+            (vtype,) = take("I")
+            v = value(vtype)
+            if key == b"general.alignment" and isinstance(v, int) and v > 0:
+                alignment = v
+        last = 0
+        for _ in range(n_tensors):
+            string()
+            (n_dims,) = take("I")
+            dims = take(f"{n_dims}Q")
+            ttype, offset = take("IQ")
+            try:
+                block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+            except (KeyError, ValueError):
+                raise ValueError(f"{where}: unknown GGUF tensor type {ttype}") from None
+            last = max(last, offset + int(np.prod(dims, dtype=np.int64)) // block * type_size)
+    data_start = -(-pos // alignment) * alignment
+    need = data_start + last if n_tensors else pos
+    if size < need:
+        raise ValueError(f"{where} truncated at byte {size} of {need}")
+    return need
+
+
 def _field(reader, key: str, default: Any = KeyError) -> Any:
     field = reader.fields.get(key)
     if field is None:
@@ -146,7 +245,8 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
     Returns weights in the layout of :func:`quasispecies.bridge.llama.stack_params`
     expects: per-layer matrices ``(out, in)`` named ``blk.{i}.{name}``, plus
     ``token_embd``, ``output_norm`` and ``output`` (``output`` is ``token_embd`` when
-    tied). Raises ``ValueError`` for a file that is not GGUF or not a supported Llama.
+    tied). Raises ``ValueError`` for a file that is not GGUF, is cut short (``"truncated
+    at byte N of M"``, see :func:`gguf_extent`) or is not a supported Llama.
     """
     import gguf
     from gguf import quants
@@ -156,8 +256,9 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
         raise ValueError(f"path: no such file {str(path)!r}")
     with open(path, "rb") as fh:
         magic = fh.read(4)
-    if magic != b"GGUF":
+    if magic != b"GGUF" and not (magic and b"GGUF".startswith(magic)):
         raise ValueError(f"path: {str(path)!r} is not a GGUF file (magic bytes {magic!r})")
+    gguf_extent(path)  # a cut file: "truncated at byte N of M", not a numpy IndexError
     try:
         reader = gguf.GGUFReader(path)
     except Exception as err:  # the gguf package raises assorted errors on damaged files

@@ -22,9 +22,12 @@ Backends: :class:`~quasispecies.bridge.gguf_model.GGUFModel` (pure JAX, any
 Llama-family GGUF; :func:`default_lm` is the embedded SmolLM2-135M-Instruct, Q4_1) and
 :class:`~quasispecies.bridge.hf.TransformersLM`.
 
-**Continuations are tokenised in context** as lm-evaluation-harness does: trailing
+**Continuations are tokenised in context** (lm-evaluation-harness's split): trailing
 whitespace of the context moves to the continuation, the concatenation is tokenised,
-and the continuation is the tokens after ``len(tokenize(context))``. Then
+and the continuation is the tokens after ``len(tokenize(context))``; the context is the
+tokens before that point *of the same joint tokenisation*, so the scored sequence
+always spells ``context + continuation`` even where a token merges across the
+boundary (see :meth:`LanguageModel.encode_pair`). Then
 
 .. math:: \text{score}(c, y) = \sum_{i} \log p(y_i \mid c, y_{<i}).
 """
@@ -64,8 +67,8 @@ def check_text(x, name: str) -> str:
         raise ValueError(f"{name}: expected a string, got {type(x).__name__}")
     if x == "":
         raise ValueError(
-            f"{name}: empty; the first token of a text has no conditional probability, "
-            "so a non-empty prompt is needed"
+            f"{name}: empty string; the first token of a text has no conditional "
+            "probability to score against"
         )
     return x
 
@@ -180,23 +183,46 @@ class LanguageModel:
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Token ids of ``(context, continuation)``, the continuation tokenised in context.
 
-        lm-evaluation-harness's rule: move trailing whitespace of ``context`` to the front
-        of ``continuation``; ``whole = encode(context + continuation)``; the continuation
-        is ``whole[len(encode(context)):]``.
+        Trailing whitespace of ``context`` moves to the front of ``continuation``
+        (lm-evaluation-harness), then ``whole = encode(context + continuation)`` and
+        ``n = len(encode(context))``; the context is ``whole[:n]`` and the continuation
+        ``whole[n:]``. The split point is the harness's; taking the context from
+        ``whole`` too (the harness conditions on ``encode(context)``) means the scored
+        sequence is exactly the joint tokenisation, even when a token spans the
+        boundary (``"Hello" + "world"`` -> ``"H" "ellow" "orld"`` here): the score
+        is then the sum of :meth:`token_logprobs` of the joint text after position ``n``.
+
+        Empty texts are refused, each naming its argument: an empty ``continuation``
+        has nothing to score; an empty (or all-whitespace) ``context`` leaves the first
+        continuation token without a condition. lm-evaluation-harness instead
+        conditions on a BOS/EOT token there; this toolkit does not (prepend the model's
+        BOS token id yourself and pass token ids to score against it).
         """
-        check_text(context, "prompt")
-        check_text(continuation, "continuation")
+        if not isinstance(context, str):
+            raise ValueError(f"prompt: expected a string, got {type(context).__name__}")
+        if not isinstance(continuation, str):
+            raise ValueError(f"continuation: expected a string, got {type(continuation).__name__}")
+        if continuation == "":
+            raise ValueError("continuation: empty string; there is nothing to score")
+        if context == "":
+            raise ValueError(
+                "prompt: empty string; the first continuation token would have no "
+                "condition (lm-evaluation-harness prefixes a BOS/EOT token here, this "
+                "toolkit does not: pass token ids starting with the BOS id instead)"
+            )
         n_spaces = len(context) - len(context.rstrip())
         if n_spaces:
             continuation = context[-n_spaces:] + continuation
             context = context[:-n_spaces]
         if not context:
             raise ValueError("prompt: contains only whitespace")
-        ctx = self.encode(context)
+        n = len(self.encode(context))
         whole = self.encode(context + continuation)
-        cont = whole[len(ctx) :]
+        ctx, cont = whole[:n], whole[n:]
         if not cont:
             raise ValueError(f"continuation: {continuation!r} adds no token to the prompt")
+        if not ctx:  # pragma: no cover - a non-empty text encodes to >= 1 token
+            raise ValueError(f"prompt: {context!r} encodes to no token")
         return ctx, cont
 
     def _pair_ids(self, prompt, continuation) -> tuple[list[int], list[int]]:

@@ -104,6 +104,37 @@ def test_llamacpp_fixtures():
     assert parse_logprobs(load("llamacpp_probs_legacy.json")) == old
 
 
+@pytest.mark.lm
+def test_llamacpp_readme_probs_fixture():
+    """The /completion shape the llama.cpp server README documents: token objects under a
+    top-level "probs" (hand-written from the README; numbers copied from
+    llamacpp_completion_probabilities.json, top-2 instead of top-3)."""
+    doc = load("llamacpp_readme_probs.json")
+    rec = parse_llamacpp_probabilities(doc)
+    assert parse_logprobs(doc) == rec
+    sent = parse_llamacpp_probabilities(load("llamacpp_completion_probabilities.json"))
+    assert rec.source == "llama.cpp" and rec.text == " Paris.\n"
+    assert (rec.tokens, rec.token_ids, rec.logprobs) == (
+        sent.tokens,
+        sent.token_ids,
+        sent.logprobs,
+    )
+    for a, b in zip(rec.top_logprobs, sent.top_logprobs, strict=True):
+        assert a == dict(list(b.items())[:2])
+    cont = embedded_lm().continuation_logprobs(PROMPT, list(rec.token_ids))
+    np.testing.assert_allclose(rec.logprobs, cont, rtol=0, atol=BATCH_ATOL)
+
+
+def test_llamacpp_top_level_probs_variants():
+    legacy = {"content": "a", "probs": [{"content": "a", "probs": [{"tok_str": "a", "prob": 0.5}]}]}
+    rec = parse_logprobs(legacy)
+    assert rec.source == "llama.cpp.probs" and rec.logprobs == (math.log(0.5),)
+    with pytest.raises(ValueError, match=r"response\.probs\[0\]: has neither"):
+        parse_logprobs({"probs": [{"token": "a"}]})
+    with pytest.raises(ValueError, match=r"response\.probs: expected a list"):
+        parse_logprobs({"probs": {"a": 1}})
+
+
 # ------------------------------------------------------------ hand-made edge cases
 def _legacy(tokens, lps, tops=None, **extra):
     return {
@@ -216,7 +247,7 @@ def test_llamacpp_edge_cases():
         ),
         ("", "malformed or truncated JSON"),
         ("[1, 2]", "expected a JSON object"),
-        ("{}", "no 'choices' or 'completion_probabilities'"),
+        ("{}", "no 'choices', 'completion_probabilities' or 'probs'"),
         ('{"choices": []}', "no choice 0"),
         ('{"choices": [{"text": "x", "logprobs": null}]}', "logprobs: missing or null"),
         ('{"choices": [{"logprobs": {"tokens": ["a", "b"]}}]}', "token_logprobs: missing field"),

@@ -54,6 +54,23 @@ def test_gguf_through_transformers_agrees_per_token(jax_lm, hf_gguf):
 
 
 @pytest.mark.lm
+@pytest.mark.parametrize(("context", "continuation"), [("Hello", "world"), ("a", "b c d e f")])
+def test_merging_boundary_against_transformers(jax_lm, hf_gguf, context, continuation):
+    """Boundaries that merge ("Hello"+"world" -> "H" "ellow" "orld"): the score is the
+    joint tokenisation's, computed here by a plain transformers forward (float64
+    log-softmax of its logits) over encode(context + continuation), summed after
+    len(encode(context)); both backends agree with it to the float32 tolerance above."""
+    whole = jax_lm.encode(context + continuation)
+    n = len(jax_lm.encode(context))
+    with torch.no_grad():
+        logits = hf_gguf.model(torch.tensor([whole])).logits[0].double()
+    ref = torch.log_softmax(logits, dim=-1).numpy()
+    want = float(sum(ref[t - 1, whole[t]] for t in range(n, len(whole))))
+    assert abs(jax_lm.score(context, continuation) - want) < 1e-4
+    assert abs(hf_gguf.score(context, continuation) - want) < 1e-4
+
+
+@pytest.mark.lm
 def test_transformers_gguf_tokenizer_agrees_without_digits(jax_lm):
     """transformers rebuilds the GGUF tokenizer independently. It omits llama.cpp's
     'smollm' digit split (\\p{N} isolated), so texts with digits are compared elsewhere."""

@@ -81,6 +81,63 @@ def test_continuation_tokenised_in_context(lm):
         lm.encode_pair("The cat is bl", "ack")
 
 
+# Boundaries that merge: the continuation's first token fuses with the context's last
+# one, so encode(context) is not a prefix of encode(context + continuation). Tokenisations
+# measured on the embedded model; the -26.132 and the 0.45 gap are issue 13's numbers.
+MERGING = [
+    ("Hello", "world", ["H", "ellow", "orld"]),
+    ("a", "b c d e f", ["ab", " c", " d", " e", " f"]),
+    ("Hello wor", "ld peace", ["Hello", " world", " peace"]),
+]
+
+
+@pytest.mark.parametrize(("context", "continuation", "joint"), MERGING)
+def test_merging_boundary_scores_the_joint_tokenisation(lm, context, continuation, joint):
+    """Independent reference: token_logprobs of the joint text (one teacher-forced pass
+    over encode(context + continuation)), summed after position len(encode(context))."""
+    whole = lm.encode(context + continuation)
+    assert [lm.token_text(i) for i in whole] == joint
+    n = len(lm.encode(context))
+    ctx, cont = lm.encode_pair(context, continuation)
+    assert ctx + cont == whole and len(ctx) == n  # the scored ids spell the joint text
+    assert lm.decode(ctx + cont) == context + continuation
+    rec = lm.token_logprobs(context + continuation)
+    want = sum(rec.logprobs[n:])
+    assert abs(lm.score(context, continuation) - want) < 1e-9
+    np.testing.assert_allclose(
+        lm.continuation_logprobs(context, continuation), rec.logprobs[n:], rtol=0, atol=1e-12
+    )
+    batched = lm.score_many([(context, continuation), (PROMPT, " Paris.")])
+    assert abs(batched[0] - want) < 5e-5  # float32 forward in another batch shape
+
+
+def test_merging_boundary_issue_values(lm):
+    """Issue 13: score("Hello", "world") is -26.132 by the joint tokenisation (it was
+    -31.285 when conditioning on encode("Hello")); score("a", "b c d e f") moved by 0.45."""
+
+    def before_fix(context, continuation):  # encode(context), then whole[len(ctx):]
+        ctx = lm.encode(context)
+        tail = lm.encode(context + continuation)[len(ctx) :]
+        return float(np.sum(lm.continuation_logprobs(ctx, tail)))
+
+    assert abs(lm.score("Hello", "world") - (-26.132)) < 1e-3
+    assert abs(before_fix("Hello", "world") - (-31.285)) < 1e-3
+    assert abs(abs(lm.score("a", "b c d e f") - before_fix("a", "b c d e f")) - 0.45) < 0.01
+
+
+def test_empty_prompt_and_continuation_named_separately(lm):
+    with pytest.raises(ValueError, match=r"^continuation: empty string; there is nothing"):
+        lm.score("a", "")
+    with pytest.raises(ValueError, match=r"^prompt: empty string; .*BOS/EOT"):
+        lm.score("", "a")
+    with pytest.raises(ValueError, match=r"^continuation: empty string"):
+        lm.score("", "")  # the continuation is checked first: nothing to score at all
+    with pytest.raises(ValueError, match=r"^prompt: expected a string"):
+        lm.encode_pair(None, "a")
+    with pytest.raises(ValueError, match=r"^continuation: expected a string"):
+        lm.encode_pair("a", None)
+
+
 def test_token_logprobs_record(lm):
     rec = lm.token_logprobs("The capital of France is Paris.", top_k=3)
     assert rec.logprobs[0] is None and rec.top_logprobs[0] is None
