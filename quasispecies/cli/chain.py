@@ -10,11 +10,11 @@ filter_rounds(eps0, tpr, fpr). The result file is written after every round and 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from quasispecies.cli.options import add_json, add_path, check_at_least, flag_errors, print_json
+from quasispecies.model.files import read_json
 
 
 def arguments(p) -> None:
@@ -47,13 +47,15 @@ def arguments(p) -> None:
     add_path(
         p,
         "--result",
-        "result JSON, resumed if present (default benchmarks/results/chain.json, "
-        "chain_likelihood.json for --evaluator likelihood)",
+        "result JSON, resumed if present (default DIR/chain.json under --figures, "
+        "DIR/chain_likelihood.json for --evaluator likelihood; nothing is written "
+        "outside --figures and --result)",
     )
     add_path(
         p,
         "--figures",
-        "directory for chain_error.png / chain_error_likelihood.png (default figures)",
+        "directory for chain_error.png / chain_error_likelihood.png and the default "
+        "--result file (default figures)",
         default="figures",
         metavar="DIR",
     )
@@ -123,14 +125,14 @@ def run(args) -> int:
                 f"--threshold: expected 'median' or a finite number, got {args.threshold!r}"
             )
     suffix = "" if args.evaluator == "survey" else "_likelihood"
-    result_path = Path(args.result or f"benchmarks/results/chain{suffix}.json")
+    result_path = Path(args.result or Path(args.figures) / f"chain{suffix}.json")
     if args.no_run:
         if not result_path.exists():
             raise ValueError(f"--result: {result_path} does not exist (run without --no-run first)")
         try:
-            result = json.loads(result_path.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"--result: {result_path} is not valid JSON ({err})") from None
+            result = read_json(result_path)  # Infinity tokens or the old "inf" strings
+        except ValueError as err:
+            raise ValueError(f"--result: {err}") from None
         if not isinstance(result, dict) or not result.get("rounds"):
             raise ValueError(f"--result: {result_path} holds no finished round")
         summary = summarise(result)

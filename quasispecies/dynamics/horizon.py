@@ -20,7 +20,9 @@ says which ``"auto"`` picks):
   :data:`PULL_MIN_STATES` states.
 
 All three give the same numbers to float64 rounding. ``T`` may be a scalar or a 1-D
-array; an array is a sweep and adds a leading axis to every result. References:
+array; an array is a sweep and adds a leading axis to every result. ``T = inf`` is the
+neutral-selection limit ``W = K`` (pure mutation; :func:`neutral_mdp`), accepted by
+:func:`evolve` but not by :func:`scaled_log_population`. References:
 M. Eigen, *Naturwissenschaften* 58 (1971); E. Todorov, "Efficient computation of optimal
 actions", PNAS 106 (2009).
 """
@@ -43,9 +45,13 @@ __all__ = [
     "LAYOUTS",
     "PULL_MIN_STATES",
     "evolve",
+    "mean_reward",
+    "neutral_mdp",
     "resolve_layout",
     "run_horizon",
+    "run_with_neutral",
     "scaled_log_population",
+    "split_infinite",
 ]
 
 #: Sparse MDPs with at least this many states run the finite-horizon kernels in pull form
@@ -76,6 +82,50 @@ def resolve_layout(mdp: MDP, layout: str = "auto") -> str:
             "use 'segment' or 'pull' for successor lists"
         )
     return layout
+
+
+# ------------------------------------------------ T = inf, the neutral-selection limit
+# exp(R/T) = 1: every allowed transition replicates equally and W_inf = K (a -inf reward
+# still forbids its transition). Computed exactly as the zero-reward MDP at T = 1; u = T log n
+# has no finite limit there, so only the normalised dynamics and the steady state take it.
+
+
+def neutral_mdp(mdp: MDP) -> MDP:
+    """``mdp`` with every allowed reward replaced by 0 (``-inf`` kept): ``W_1 = K``."""
+    reward = np.where(np.isneginf(mdp.reward), -np.inf, 0.0)
+    children = (mdp.next_state, mdp.prob, reward, mdp.pi0)
+    _, aux = mdp.tree_flatten()
+    return MDP.tree_unflatten(aux, children)
+
+
+def mean_reward(mdp: MDP) -> np.ndarray:
+    """``rbar(s) = sum_{a, s'} K(s, a, s') R(s, a, s')`` over allowed transitions, (S,)."""
+    lk = mdp.log_kernel
+    live = np.isfinite(lk)
+    w = np.where(live, np.exp(np.where(live, lk, 0.0)), 0.0)
+    return (w * np.where(live, mdp.reward, 0.0)).sum(axis=(1, 2))
+
+
+def split_infinite(Ts: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ``T = inf`` entries of a temperature array (any shape)."""
+    return np.isposinf(np.asarray(Ts))
+
+
+def run_with_neutral(run, mdp: MDP, Ts: np.ndarray, sweep: bool) -> np.ndarray:
+    """``run(mdp, Ts, sweep)`` (a NumPy array with a leading temperature axis when
+    ``sweep``) with the ``T = inf`` entries computed as ``run(neutral_mdp(mdp), 1, ...)``."""
+    inf = split_infinite(Ts)
+    if not inf.any():
+        return np.asarray(run(mdp, Ts, sweep))
+    neutral = neutral_mdp(mdp)
+    if not sweep:
+        return np.asarray(run(neutral, np.asarray(1.0), False))
+    at_inf = np.asarray(run(neutral, np.ones(int(inf.sum())), True))
+    out = np.empty((len(Ts), *at_inf.shape[1:]), dtype=at_inf.dtype)
+    out[inf] = at_inf
+    if (~inf).any():
+        out[~inf] = np.asarray(run(mdp, Ts[~inf], True))
+    return out
 
 
 @partial(jax.jit, static_argnames=("steps", "dense", "history"))
@@ -130,9 +180,10 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
     Parameters
     ----------
     mdp : MDP (or a sequence-space model from :mod:`quasispecies.sequence`)
-    T : float or (K,) array, ``>= 0``
+    T : float or (K,) array, ``>= 0``, ``inf`` allowed
         Temperature(s). At ``T = 0`` the result is the ``T -> 0+`` limit (mass on the
-        states reached by the best paths, shared by their kernel weight).
+        states reached by the best paths, shared by their kernel weight); at ``T = inf``
+        the neutral-selection limit ``W = K`` (pure mutation, :func:`neutral_mdp`; MDPs only).
     steps : int
     x0 : (S,) probability vector, int start state, or None (uniform)
     layout : ``"auto"``, ``"pull"``, ``"segment"`` or ``"dense"``
@@ -144,14 +195,19 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
     (steps + 1, S) array, or (K, steps + 1, S) for a temperature array.
     """
     steps = check_nonneg_int(steps, "steps")
-    Ts, sweep = check_temperature(T)
+    Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
+        if split_infinite(Ts).any():
+            raise ValueError("T: T = inf (neutral selection) is supported for MDPs only")
         out = [mdp.evolve_at(float(t), steps, x0) for t in np.atleast_1d(Ts)]
         return np.stack(out) if sweep else out[0]
     mdp = check_mdp(mdp)
     x0 = initial_population(mdp, x0)
-    xs, _ = _horizon_run(mdp, Ts, sweep, x0, steps, True, layout)
-    xs = np.asarray(xs)
+
+    def run(m, ts, sw):
+        return _horizon_run(m, ts, sw, x0, steps, True, layout)[0]
+
+    xs = run_with_neutral(run, mdp, Ts, sweep)
     dead = ~(xs.sum(axis=-1) > 0)
     if dead.any():
         t = int(np.argwhere(dead)[0][-1])
@@ -170,10 +226,16 @@ def scaled_log_population(mdp, T, steps: int, x0=None, *, layout: str = "auto") 
     (``n_H = x_0 W_T^H``, row vectors). At ``T = 0``: the max-plus value ``max_paths G``
     over paths of positive probability from the support of ``x0``; ``-inf`` where
     unreachable. Bound: ``u^0_H + T log w* <= u^T_H <= u^0_H``. ``layout`` as in
-    :func:`evolve`.
+    :func:`evolve`. ``T = inf`` is refused: ``u = T log n`` is infinite there (use
+    :func:`evolve` or ``steady_state`` for the neutral limit).
     """
     steps = check_nonneg_int(steps, "steps")
-    Ts, sweep = check_temperature(T)
+    Ts, sweep = check_temperature(T, allow_inf=True)
+    if split_infinite(Ts).any():
+        raise ValueError(
+            "T: T = inf has no finite u = T log n (T times a finite log n is infinite); "
+            "use qs.evolve or qs.steady_state for the neutral-selection limit"
+        )
     mdp = check_mdp(mdp)
     x0 = initial_population(mdp, x0)
     _, u = _horizon_run(mdp, Ts, sweep, x0, steps, False, layout)

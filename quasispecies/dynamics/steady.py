@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from quasispecies.dynamics.horizon import mean_reward, neutral_mdp, split_infinite
 from quasispecies.kernels.maxplus import howard, strong_components, subeigenvector
 from quasispecies.kernels.operators import forward, log_weight_matrix
 from quasispecies.model.mdp import MDP, check_mdp, initial_population
@@ -273,6 +274,23 @@ def _finish(T, Te, mu, log_rho_B, x, irreducible, converged, it, resid, method, 
     )
 
 
+def _steady_neutral(mdp: MDP, x0, tol, max_iter, method) -> SteadyState:
+    """``T = inf``: the Perron vector of ``W = K``, solved as the zero-reward MDP at ``T = 1``.
+
+    ``log_growth = log rho(K)``. ``scaled_log_growth`` is the ``T -> inf`` limit of
+    ``T log rho(W_T)``: ``-inf`` when ``rho(K) < 1``; when ``rho(K) = 1`` the mean one-step
+    reward ``sum_s x_s sum_{a,s'} K R`` under the returned population (for an irreducible
+    ``K``, which is then stochastic with right Perron vector 1, this is exactly the limit,
+    ``d log rho / d(1/T)`` at ``1/T = 0``).
+    """
+    res = _steady_one(neutral_mdp(mdp), 1.0, x0, tol, max_iter, method)
+    if res.log_growth < -1e-12:
+        scaled = -np.inf
+    else:
+        scaled = float(np.asarray(res.population) @ mean_reward(mdp))
+    return res._replace(scaled_log_growth=scaled, temperature=np.inf)
+
+
 def steady_state(
     mdp,
     T,
@@ -299,13 +317,21 @@ def steady_state(
 
     At ``T = 0``: ``scaled_log_growth`` is the max-plus eigenvalue (maximum cycle mean,
     Karp 1978) and ``population`` the ``T -> 0+`` limit, concentrated on the critical
-    cycles.
+    cycles. At ``T = inf`` (MDPs only): the neutral-selection limit ``W = K``, pure
+    mutation (:func:`quasispecies.dynamics.horizon.neutral_mdp`); ``log_growth = log rho(K)``.
     """
-    Ts, sweep = check_temperature(T)
+    Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
+        if split_infinite(Ts).any():
+            raise ValueError("T: T = inf (neutral selection) is supported for MDPs only")
         results = [mdp.steady_state_at(float(t)) for t in np.atleast_1d(Ts)]
         return stack_results(results) if sweep else results[0]
     mdp = check_mdp(mdp)
     chosen = resolve_method(mdp, method)
-    results = [_steady_one(mdp, float(t), x0, tol, max_iter, chosen) for t in np.atleast_1d(Ts)]
+    results = [
+        _steady_one(mdp, float(t), x0, tol, max_iter, chosen)
+        if np.isfinite(t)
+        else _steady_neutral(mdp, x0, tol, max_iter, chosen)
+        for t in np.atleast_1d(Ts)
+    ]
     return stack_results(results) if sweep else results[0]

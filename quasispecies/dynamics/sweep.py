@@ -16,7 +16,6 @@ chunks, so an interrupted sweep resumes to results identical to an uninterrupted
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from quasispecies.kernels.maxplus import (
     max_plus_eigenvalue,
     support_edges,
 )
-from quasispecies.model.files import atomic_write, jsonable
+from quasispecies.model.files import atomic_write, dump_json, read_json
 from quasispecies.model.mdp import MDP, initial_population
 from quasispecies.model.validate import check_nonneg_int, check_temperature
 from quasispecies.semiring.core import scaled_lse
@@ -171,7 +170,8 @@ def temperature_sweep(
 
 
 def save_result(path, result: dict[str, Any]) -> Path:
-    """Write a sweep result to ``.npz`` or ``.json`` atomically (infinities as strings in JSON)."""
+    """Write a sweep result to ``.npz`` or ``.json`` atomically (JSON: ``inf`` as the
+    ``Infinity`` token, NaN as ``null``; :mod:`quasispecies.model.files`)."""
     path = Path(path)
     if path.suffix == ".npz":
         with atomic_write(path, "wb") as fh:
@@ -179,13 +179,31 @@ def save_result(path, result: dict[str, Any]) -> Path:
             np.savez_compressed(fh, **arrays)
     elif path.suffix == ".json":
         with atomic_write(path, "w") as fh:
-            json.dump({k: jsonable(v) for k, v in result.items()}, fh)
+            fh.write(dump_json(dict(result)))
     else:
         raise ValueError(f"out: unknown result file type {path.suffix!r} (use .npz or .json)")
     return path
 
 
+def _json_array(v) -> np.ndarray:
+    arr = np.asarray(v)
+    if arr.dtype == object:  # numbers with null (NaN) entries
+        arr = np.asarray(v, dtype=np.float64)
+    return arr
+
+
 def load_result(path) -> dict[str, np.ndarray]:
-    """Read a sweep result written by :func:`save_result` (``.npz``)."""
+    """Read a sweep result written by :func:`save_result` (``.npz`` or ``.json``; in JSON
+    both ``Infinity`` tokens and the older ``"inf"`` strings read back as floats, ``null``
+    as NaN). ``ValueError`` naming ``path`` for a file that is not a sweep result."""
+    path = Path(path)
+    if path.suffix == ".json":
+        doc = read_json(path)
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a JSON object of result arrays")
+        try:
+            return {k: _json_array(v) for k, v in doc.items()}
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a sweep result ({err})") from None
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}

@@ -3,9 +3,12 @@
 Every write goes to a temporary file in the target directory first and is renamed
 into place, so an interrupted or failed write never leaves a partial file.
 
-JSON cannot hold non-finite floats; :func:`jsonable` writes ``inf``/``-inf`` as the
-strings ``"inf"``/``"-inf"`` and NaN as ``null``, the convention of every ``--json``
-output and result file of the toolkit.
+Non-finite floats, the convention of every ``--json`` output and result file of the
+toolkit: ``inf``/``-inf`` are written as JSON's common ``Infinity``/``-Infinity``
+extension tokens (what Python's :func:`json.loads` and JSON5 readers parse as floats; a
+strict RFC 8259 parser rejects them rather than reading them as text), and NaN as
+``null``. Files written before this convention hold the strings ``"inf"``/``"-inf"``;
+:func:`read_json` (and :func:`from_jsonable`) read both forms back as floats.
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "dump_json", "jsonable", "write_json"]
+__all__ = [
+    "atomic_write",
+    "dump_json",
+    "from_jsonable",
+    "jsonable",
+    "read_json",
+    "write_json",
+]
+
+#: Strings that older result files used for infinities (read back as floats).
+_INF_STRINGS = {"inf": np.inf, "-inf": -np.inf, "Infinity": np.inf, "-Infinity": -np.inf}
 
 
 def _umask() -> int:
@@ -53,7 +66,8 @@ def atomic_write(path, mode: str = "w", **kwargs):
 
 def jsonable(x: Any) -> Any:
     """``x`` with arrays as nested lists, NumPy scalars as Python scalars, dataclass-like
-    objects untouched, ``inf``/``-inf`` as ``"inf"``/``"-inf"`` and NaN as ``None``."""
+    objects untouched, NaN as ``None`` and ``inf``/``-inf`` kept as floats (written as
+    ``Infinity``/``-Infinity`` by :func:`dump_json`)."""
     if isinstance(x, dict):
         return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
@@ -68,15 +82,41 @@ def jsonable(x: Any) -> Any:
         f = float(x)
         if np.isnan(f):
             return None
-        if np.isinf(f):
-            return "inf" if f > 0 else "-inf"
         return f
     return x
 
 
 def dump_json(x: Any, **kwargs) -> str:
-    """``json.dumps(jsonable(x))``; strict JSON (no ``NaN``/``Infinity`` tokens)."""
-    return json.dumps(jsonable(x), allow_nan=False, **kwargs)
+    """``json.dumps(jsonable(x))``: NaN as ``null``, ``inf``/``-inf`` as the
+    ``Infinity``/``-Infinity`` extension tokens (never a ``NaN`` token)."""
+    return json.dumps(jsonable(x), allow_nan=True, **kwargs)
+
+
+def from_jsonable(x: Any) -> Any:
+    """``x`` (parsed JSON) with the old infinity strings (``"inf"``, ``"-inf"``, and
+    ``"Infinity"``/``"-Infinity"``) turned into floats, recursively; nothing else changes."""
+    if isinstance(x, dict):
+        return {k: from_jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [from_jsonable(v) for v in x]
+    if isinstance(x, str) and x in _INF_STRINGS:
+        return float(_INF_STRINGS[x])
+    return x
+
+
+def read_json(path) -> Any:
+    """Parse a JSON result file written by :func:`write_json` (either infinity convention:
+    ``Infinity`` tokens or the old ``"inf"`` strings come back as floats). ``ValueError``
+    naming the file if it is not UTF-8 JSON."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err})") from None
+    try:
+        return from_jsonable(json.loads(text))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
 
 
 def write_json(path, x: Any, **kwargs) -> Path:

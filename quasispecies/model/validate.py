@@ -52,16 +52,18 @@ def check_distribution(p, name: str, size: int | None = None) -> np.ndarray:
     return arr
 
 
-def check_temperature(T, name: str = "T") -> tuple[np.ndarray, bool]:
-    """Scalar or 1-D array of finite temperatures ``>= 0``. Returns (array, is_sweep)."""
+def check_temperature(T, name: str = "T", *, allow_inf: bool = False) -> tuple[np.ndarray, bool]:
+    """Scalar or 1-D array of temperatures ``>= 0``, finite unless ``allow_inf`` (then
+    ``+inf``, the neutral-selection limit, is accepted too). Returns (array, is_sweep)."""
     arr = as_float_array(T, name, ndim=(0, 1))
     if arr.ndim == 1 and arr.size == 0:
         raise ValueError(f"{name}: empty temperature array")
     if np.isnan(arr).any():
         raise ValueError(f"{name}: temperature is NaN")
-    if np.isinf(arr).any():
+    bad_inf = np.isneginf(arr) | (np.isposinf(arr) & (not allow_inf))
+    if bad_inf.any():
         raise ValueError(
-            f"{name}: temperature must be finite, got {float(arr[np.isinf(arr)][0])!r}"
+            f"{name}: temperature must be finite, got {float(arr[bad_inf].ravel()[0])!r}"
         )
     if (arr < 0).any():
         raise ValueError(

@@ -124,3 +124,50 @@ def test_console_script_help():
     )
     for cmd in ("demo", "sweep"):
         assert cmd in out.stdout
+
+
+def test_json_infinity_is_a_float(grid_file, capsys):
+    """`--json` at T = 0: log_growth is +inf (max-plus eigenvalue 1 > 0), which parses
+    as float('inf') (it used to be the string "inf")."""
+    assert main(["sweep", str(grid_file), "--temperatures", "1,0", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "Infinity" in text and '"inf"' not in text
+    out = json.loads(text)
+    assert out["log_growth"][-1] == float("inf")
+    assert isinstance(out["log_growth"][-1], float)
+
+
+def test_chain_default_result_lives_under_figures(tmp_path, monkeypatch, capsys):
+    """`chain` run from some cwd writes and reads only under --figures / --result."""
+    from tests.experiments.test_chain import _synthetic_result
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    figs = tmp_path / "out"
+    figs.mkdir()
+    doc = _synthetic_result()
+    doc["summary"] = {"odds_factor": "inf"}  # an old-format infinity string is read too
+    (figs / "chain.json").write_text(json.dumps(doc))
+    args = ["chain", "--no-run", "--figures", str(figs), "--replicates", "20", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"] == str(figs / "chain.json")
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "out"]
+    assert sorted(p.name for p in figs.iterdir()) == ["chain.json", "chain_error.png"]
+    # without the file: a clean error naming --result and the path under --figures
+    assert main(["chain", "--no-run", "--figures", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "--result:" in err and str(tmp_path / "none" / "chain.json") in err
+    assert list(cwd.iterdir()) == [] and not (tmp_path / "none").exists()
+    help_text = build_help("chain")
+    assert "DIR/chain.json under --figures" in " ".join(help_text.split())
+
+
+def build_help(cmd: str) -> str:
+    from quasispecies.cli import build_parser
+
+    p = build_parser()
+    sub = next(a for a in p._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sub.choices[cmd].format_help()
