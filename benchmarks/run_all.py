@@ -132,6 +132,7 @@ MULTI_DEVICE = """\
 import numpy as np
 import quasispecies as qs
 from quasispecies.kernels import sharding
+
 rng = np.random.default_rng(0)
 S = 1_000_000
 mdp = qs.MDP.from_transitions(rng.integers(0, S, (S, 4)), rng.random((S, 4)))
@@ -153,6 +154,7 @@ jax.distributed.initialize()  # SLURM / TPU pods / Kubernetes fill these in; oth
 #                            num_processes=4, process_id=RANK)
 import numpy as np
 from quasispecies.kernels import sharding
+
 # ... build `mdp` and `temps` exactly as above, identically on every process ...
 mesh = sharding.mesh(jax.devices())  # all devices of all processes
 u, x = sharding.sweep_over_devices(mdp, temps, 200, mesh=mesh)

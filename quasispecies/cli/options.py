@@ -230,6 +230,6 @@ def flag_errors(names: Mapping[str, str]) -> Iterator[None]:
 
 def print_json(doc, **kwargs) -> int:
     """Print ``doc`` as one strict JSON object on stdout (:func:`quasispecies.model.files.dump_json`:
-    arrays as lists, ``inf`` as ``"inf"``, NaN as ``null``); returns the exit code 0."""
+    arrays as lists, ``inf`` as JSON's ``Infinity``, NaN as ``null``); returns the exit code 0."""
     print(dump_json(doc, **kwargs), flush=True)
     return 0

@@ -62,7 +62,7 @@ class LimitReport:
     notes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (``inf`` as the strings ``"inf"``/``"-inf"``, NaN as ``None``)."""
+        """A JSON-ready dict (``inf`` kept as a float: JSON's ``Infinity`` when dumped; NaN as ``None``)."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "cycle"}
         d["cycle"] = {
             "mean": self.cycle.mean,
