@@ -47,6 +47,7 @@ __all__ = [
     "evolve",
     "mean_reward",
     "neutral_mdp",
+    "refuse_infinite",
     "resolve_layout",
     "run_horizon",
     "run_with_neutral",
@@ -109,6 +110,12 @@ def mean_reward(mdp: MDP) -> np.ndarray:
 def split_infinite(Ts: np.ndarray) -> np.ndarray:
     """Boolean mask of the ``T = inf`` entries of a temperature array (any shape)."""
     return np.isposinf(np.asarray(Ts))
+
+
+def refuse_infinite(Ts: np.ndarray) -> None:
+    """``ValueError`` if ``Ts`` holds ``T = inf`` (the neutral limit is for MDPs only)."""
+    if split_infinite(Ts).any():
+        raise ValueError("T: T = inf (neutral selection) is supported for MDPs only")
 
 
 def run_with_neutral(run, mdp: MDP, Ts: np.ndarray, sweep: bool) -> np.ndarray:
@@ -197,8 +204,7 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
     steps = check_nonneg_int(steps, "steps")
     Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
-        if split_infinite(Ts).any():
-            raise ValueError("T: T = inf (neutral selection) is supported for MDPs only")
+        refuse_infinite(Ts)
         out = [mdp.evolve_at(float(t), steps, x0) for t in np.atleast_1d(Ts)]
         return np.stack(out) if sweep else out[0]
     mdp = check_mdp(mdp)

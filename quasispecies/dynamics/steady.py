@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.dynamics.horizon import mean_reward, neutral_mdp, split_infinite
+from quasispecies.dynamics.horizon import mean_reward, neutral_mdp, refuse_infinite
 from quasispecies.kernels.maxplus import howard, strong_components, subeigenvector
 from quasispecies.kernels.operators import forward, log_weight_matrix
 from quasispecies.model.mdp import MDP, check_mdp, initial_population
@@ -322,8 +322,7 @@ def steady_state(
     """
     Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
-        if split_infinite(Ts).any():
-            raise ValueError("T: T = inf (neutral selection) is supported for MDPs only")
+        refuse_infinite(Ts)
         results = [mdp.steady_state_at(float(t)) for t in np.atleast_1d(Ts)]
         return stack_results(results) if sweep else results[0]
     mdp = check_mdp(mdp)

@@ -15,8 +15,8 @@ Columns (DESIGN §4):
                row of one state); sums to 1 over states
 =============  ==========================================================
 
-Files: ``.csv`` (header row), ``.jsonl`` (one JSON object per row; ``-inf`` may be
-written as ``"-inf"``) and ``.parquet``. Labels keep their type: all-integer label
+Files: ``.csv`` (header row), ``.jsonl`` (one JSON object per row; ``-inf`` is
+written as JSON's ``-Infinity``, the string ``"-inf"`` is read too) and ``.parquet``. Labels keep their type: all-integer label
 columns become integers, anything else stays a string; in a CSV an integer-looking
 label column is read as integers.
 

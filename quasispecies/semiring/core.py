@@ -259,9 +259,15 @@ def init_pair(x0: Array, T: Array) -> LogPair:
     ``T -> 0+`` limit). Zero entries are the semiring zero ``(-inf, -inf)``.
     """
     pos = x0 > 0
-    logx = jnp.log(jnp.where(pos, x0, 1.0))
-    u0 = jnp.where(pos, T * logx, -jnp.inf)
-    c0 = jnp.where(pos, jnp.where(_pos(T), 0.0, logx), -jnp.inf)
+    return init_log_pair(jnp.where(pos, jnp.log(jnp.where(pos, x0, 1.0)), -jnp.inf), T)
+
+
+def init_log_pair(logx0: Array, T: Array) -> LogPair:
+    """:func:`init_pair` from ``log x0`` (``-inf`` entries are the semiring zero)."""
+    pos = jnp.isfinite(logx0)
+    lx = jnp.where(pos, logx0, 0.0)
+    u0 = jnp.where(pos, T * lx, -jnp.inf)
+    c0 = jnp.where(pos, jnp.where(_pos(T), 0.0, lx), -jnp.inf)
     return LogPair(u0, c0)
 
 
@@ -334,6 +340,7 @@ def boltzmann_exponent(u: Array, umax: Array, T: Array) -> Array:
 
 __all__ += [
     "boltzmann_exponent",
+    "init_log_pair",
     "init_pair",
     "log_normalise",
     "log_probabilities",

@@ -54,6 +54,7 @@ from jax import Array
 from quasispecies.semiring.core import (
     TIE_RTOL,
     LogPair,
+    init_log_pair,
     reduce_pair,
     segment_reduce_pair,
     segment_softmax_pair,
@@ -90,11 +91,7 @@ class Log:
     @staticmethod
     def init(logx0: Array, T: Array) -> LogPair:
         """The element of the start population ``exp(logx0)`` (``c = log x0`` at ``T = 0``)."""
-        pos = jnp.isfinite(logx0)
-        lx = jnp.where(pos, logx0, 0.0)
-        u = jnp.where(pos, T * lx, -jnp.inf)
-        c = jnp.where(pos, jnp.where(T > 0, 0.0, lx), -jnp.inf)
-        return LogPair(u, c)
+        return init_log_pair(logx0, T)
 
     @staticmethod
     def edge(lk: Array, r: Array, T: Array) -> LogPair:

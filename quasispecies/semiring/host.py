@@ -54,6 +54,11 @@ def sorted_segment_lse(vals, starts) -> np.ndarray:
     return np.logaddexp.reduceat(np.asarray(vals, dtype=float), np.asarray(starts))
 
 
+def _ties(x: np.ndarray, U: float) -> np.ndarray:
+    """Entries of ``x`` tied with the maximum ``U`` (within ``TIE_RTOL``, as the JAX side)."""
+    return np.abs(x - U) <= TIE_RTOL * (1.0 + abs(U))
+
+
 def softmax_pair(u, c, T: float) -> np.ndarray:
     r"""Normalised ``exp(u / T + c)`` of a vector on the host, for ``c = 0`` at ``T > 0``.
 
@@ -72,8 +77,7 @@ def softmax_pair(u, c, T: float) -> np.ndarray:
     if T > 0:
         z = (u[fin] - U) / T
     else:
-        tie = np.abs(u[fin] - U) <= TIE_RTOL * (1.0 + abs(U))
-        cc = np.where(tie, c[fin], -np.inf)
+        cc = np.where(_ties(u[fin], U), c[fin], -np.inf)
         z = cc - cc.max()
     out[fin] = np.exp(z)
     return out / out.sum()
@@ -99,12 +103,9 @@ def share(log_weight, reward, log_prior, scaled_log_partition, log_multiplicity,
 
     An empty total (``U = -inf``) gives zeros.
     """
-    from quasispecies.semiring.core import TIE_RTOL
-
     U = float(scaled_log_partition)
     if not np.isfinite(U):
         return np.zeros(np.shape(log_weight))
     if T > 0:
         return np.exp(log_weight - U / T)
-    tie = np.abs(reward - U) <= TIE_RTOL * (1 + abs(U))
-    return np.where(tie, np.exp(log_prior - float(log_multiplicity)), 0.0)
+    return np.where(_ties(reward, U), np.exp(log_prior - float(log_multiplicity)), 0.0)
