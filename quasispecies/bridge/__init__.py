@@ -6,11 +6,15 @@ A token tree is an MDP (state = prefix, action = next token, deterministic, rewa
 ``T -> 0`` (DESIGN §1 "LM bridge").
 
 =============================  ===================================================
+``load_lm(spec)``              any model by name: ``embedded`` | ``gguf:PATH`` |
+                               ``hf:PATH`` | ``http://HOST:PORT/v1[#MODEL]``
 ``default_lm()``               the embedded SmolLM2-135M-Instruct (Q4_1 GGUF), pure JAX
 ``GGUFModel(path)``            any Llama-family GGUF
 ``TransformersLM(path)``       a local HF model (extra ``[hf]``; torch imported lazily)
 ``token_tree(lm, p, H, k)``    the depth-``H`` top-``k`` tree as an MDP
-``OpenAIClient(url)``          log-probs from an OpenAI-compatible server
+``RemoteLM(url, model)``       a model behind an OpenAI-compatible server (the ``LM``
+                               protocol of :mod:`.protocol`, as every backend)
+``OpenAIClient(url)``          raw log-prob requests to an OpenAI-compatible server
 ``parse_logprobs(resp)``       OpenAI / vLLM / llama.cpp log-prob shapes -> one record
 ``compare_decoders(tree)``     MAP vs greedy vs beam; ``temperature_profile`` for
                                sequence- vs token-level temperature
@@ -23,7 +27,9 @@ GGUF vocabulary), :mod:`.hf` (``TransformersLM``), :mod:`.records` (the per-toke
 record), :mod:`.tree` (token trees), :mod:`.analyses` (decoders and temperature
 profiles), :mod:`.api` (format detection) with one parser module per server family
 (:mod:`.api_openai`, :mod:`.api_vllm`, :mod:`.api_llamacpp`; checked JSON access in
-:mod:`.api_fields`), :mod:`.client` and :mod:`.server` (HTTP).
+:mod:`.api_fields`), :mod:`.client` and :mod:`.server` (HTTP), :mod:`.protocol` (the
+``LM`` protocol the analyses take), :mod:`.remote` (``RemoteLM``), :mod:`.spec`
+(``load_lm``).
 
 Everything loads on first use: ``import quasispecies.bridge`` imports neither the
 model, nor torch, nor transformers.
@@ -48,6 +54,11 @@ _NAMES = {
     "parse_vllm_prompt_logprobs": "api",
     "parse_llamacpp_probabilities": "api",
     "OpenAIClient": "client",
+    "RemoteLM": "remote",
+    "load_lm": "spec",
+    "LM": "protocol",
+    "TokenizedLM": "protocol",
+    "has_tokenizer": "protocol",
     "serve": "server",
     "compare_decoders": "analyses",
     "DecoderComparison": "analyses",

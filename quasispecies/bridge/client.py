@@ -12,6 +12,7 @@ trailing whitespace to the continuation (the lm-evaluation-harness convention).
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -38,7 +39,21 @@ class OpenAIClient:
         Sent as ``Authorization: Bearer``; never logged.
     timeout : float
         Seconds per request.
+    retries : int
+        Extra attempts after an HTTP 429 or 5xx answer (default 0: fail at once); the
+        ``n``-th retry waits ``min(backoff * 2**(n-1), max_backoff)`` seconds, or the
+        server's ``Retry-After`` if shorter than ``max_backoff``.
+    backoff, max_backoff : float
+        Seconds (see ``retries``).
+
+    Attributes
+    ----------
+    requests : int
+        HTTP requests sent so far (every attempt, retries included): the cost counter.
     """
+
+    #: HTTP statuses that are retried (rate limit, server errors).
+    RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
     def __init__(
         self,
@@ -46,15 +61,28 @@ class OpenAIClient:
         model: str | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        *,
+        retries: int = 0,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
     ):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url: expected an http(s) URL, got {base_url!r}")
         if not timeout > 0:
             raise ValueError(f"timeout: must be positive, got {timeout!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries: expected an integer >= 0, got {retries!r}")
+        for name, v in (("backoff", backoff), ("max_backoff", max_backoff)):
+            if not (isinstance(v, int | float) and 0 <= v < float("inf")):
+                raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key
         self.timeout = float(timeout)
+        self.retries = retries
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.requests = 0
 
     def __repr__(self) -> str:
         return f"OpenAIClient({self.base_url!r}, model={self.model!r})"
@@ -73,18 +101,31 @@ class OpenAIClient:
         req = urllib.request.Request(
             url, data=data, headers=headers, method="POST" if data else "GET"
         )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as err:
-            detail = err.read()[:500].decode("utf-8", errors="replace")
+        attempt = 0
+        while True:
+            self.requests += 1
             try:
-                detail = json.loads(detail)["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                pass
-            raise ValueError(f"{url}: HTTP {err.code}: {detail}") from None
-        except urllib.error.URLError as err:
-            raise ConnectionError(f"{url}: cannot connect ({err.reason})") from None
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    body = resp.read()
+                break
+            except urllib.error.HTTPError as err:
+                detail = err.read()[:500].decode("utf-8", errors="replace")
+                try:
+                    detail = json.loads(detail)["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    pass
+                if err.code in self.RETRY_STATUS and attempt < self.retries:
+                    attempt += 1
+                    time.sleep(self._wait(attempt, err.headers.get("Retry-After")))
+                    continue
+                tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                raise ValueError(f"{url}: HTTP {err.code}{tries}: {detail}") from None
+            except urllib.error.URLError as err:
+                raise ConnectionError(f"{url}: cannot connect ({err.reason})") from None
+            except TimeoutError:
+                raise ConnectionError(
+                    f"{url}: no answer within {self.timeout:g} s (timeout)"
+                ) from None
         try:
             doc = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -92,6 +133,15 @@ class OpenAIClient:
         if not isinstance(doc, dict):
             raise ValueError(f"{url}: expected a JSON object, got {type(doc).__name__}")
         return doc
+
+    def _wait(self, attempt: int, retry_after) -> float:
+        """Seconds before retry ``attempt`` (exponential back-off, capped)."""
+        wait = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        try:
+            ra = float(retry_after)
+        except (TypeError, ValueError):
+            return wait
+        return min(max(ra, 0.0), self.max_backoff) if ra == ra else wait
 
     def models(self) -> list[str]:
         """Model ids listed by ``GET /models``."""
@@ -103,6 +153,17 @@ class OpenAIClient:
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("prompt: expected a non-empty string")
         return self._request("completions", {"prompt": prompt, **params})
+
+    def completion_many(self, prompts: list[str], **params) -> dict:
+        """One ``POST /completions`` for several prompts (the API takes a list); the
+        answer has one choice per prompt (``choices[i].index``)."""
+        if (
+            not isinstance(prompts, list)
+            or not prompts
+            or not all(isinstance(p, str) and p for p in prompts)
+        ):
+            raise ValueError("prompts: expected a non-empty list of non-empty strings")
+        return self._request("completions", {"prompt": prompts, **params})
 
     def chat(self, messages: list[dict], **params) -> dict:
         """Raw ``POST /chat/completions``."""

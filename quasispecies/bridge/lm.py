@@ -100,7 +100,10 @@ def check_top_k(top_k, vocab_size: int) -> int:
 
 
 class LanguageModel:
-    """Shared front end of every local backend (see the module docstring)."""
+    """Shared front end of every local backend (see the module docstring); implements
+    :class:`~quasispecies.bridge.protocol.TokenizedLM`."""
+
+    has_tokenizer = True
 
     vocab_size: int
     name: str = "lm"
@@ -310,6 +313,55 @@ class LanguageModel:
             tokens=tuple(self.token_text(int(i)) for i in tok[0]),
             logprobs=tuple(float(x) for x in lp[0]),
         )
+
+    def next_token_logprobs_many(self, prefixes, top_k: int) -> list[NextTokens]:
+        """:meth:`next_token_logprobs` of each prefix (text or token ids), in one batch
+        (the :class:`~quasispecies.bridge.protocol.LM` form every backend offers)."""
+        if isinstance(prefixes, str) or not len(prefixes):
+            raise ValueError("prefixes: expected a non-empty list of texts or token-id lists")
+        rows = [
+            self.encode(check_text(p, "prefixes"))
+            if isinstance(p, str)
+            else check_token_ids(p, "prefixes", self.vocab_size)
+            for p in prefixes
+        ]
+        tok, lp = self.next_token_logprobs_batch(rows, top_k)
+        return [
+            NextTokens(
+                token_ids=tuple(int(i) for i in tok[n]),
+                tokens=tuple(self.token_text(int(i)) for i in tok[n]),
+                logprobs=tuple(float(x) for x in lp[n]),
+            )
+            for n in range(len(rows))
+        ]
+
+    def complete(self, prompts, max_tokens: int) -> list[TokenLogprobs]:
+        """Greedy continuation (``max_tokens`` tokens, no early stop) of each prompt: the
+        generated tokens with their log-probabilities (one :class:`TokenLogprobs` each)."""
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"max_tokens: expected an integer >= 1, got {max_tokens!r}")
+        if isinstance(prompts, str) or not len(prompts):
+            raise ValueError("prompts: expected a non-empty list of texts")
+        ctx = [self.encode(check_text(p, "prompts")) for p in prompts]
+        gens: list[list[int]] = [[] for _ in ctx]
+        lps: list[list[float]] = [[] for _ in ctx]
+        for _ in range(max_tokens):
+            tok, lp = self.next_token_logprobs_batch(
+                [c + g for c, g in zip(ctx, gens, strict=True)], 1
+            )
+            for n in range(len(ctx)):
+                gens[n].append(int(tok[n, 0]))
+                lps[n].append(float(lp[n, 0]))
+        return [
+            TokenLogprobs(
+                tokens=tuple(self.token_key(i) for i in g),
+                logprobs=tuple(lp),
+                token_ids=tuple(g),
+                token_bytes=self._token_bytes(g),
+                source=self.name,
+            )
+            for g, lp in zip(gens, lps, strict=True)
+        ]
 
     def next_token_logprobs_batch(self, prefixes, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` next tokens of each token-id prefix: ids (N, k) int64, log-probs (N, k)

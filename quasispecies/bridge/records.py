@@ -104,10 +104,11 @@ class NextTokens:
     """The ``k`` most likely next tokens after a prefix, best first.
 
     ``logprobs`` are normalised over the whole vocabulary (so they sum to
-    ``log`` of the top-``k`` mass, not to 0).
+    ``log`` of the top-``k`` mass, not to 0). ``token_ids`` is ``None`` when the backend
+    has no local tokenizer (a remote server answers with token texts only).
     """
 
-    token_ids: tuple[int, ...]
+    token_ids: tuple[int, ...] | None
     tokens: tuple[str, ...]
     logprobs: tuple[float, ...]
 

@@ -3,8 +3,8 @@
 It serves the shapes :mod:`quasispecies.bridge.api` parses, computed by a local
 :class:`~quasispecies.bridge.lm.LanguageModel` (greedy decoding, no sampling):
 
-* ``POST /v1/completions`` — ``prompt``, ``max_tokens`` (default 16), ``logprobs``
-  (top-``k``), ``echo``; the vLLM extension ``prompt_logprobs`` (top-``k``) adds
+* ``POST /v1/completions`` — ``prompt`` (a string, or a list: one choice each),
+  ``max_tokens`` (default 16), ``logprobs`` (top-``k``), ``echo``; the vLLM extension ``prompt_logprobs`` (top-``k``) adds
   ``choices[0].prompt_logprobs`` and ``prompt_token_ids``;
 * ``POST /v1/chat/completions`` — ``messages``, ``max_tokens``, ``logprobs``,
   ``top_logprobs``; the prompt is the ChatML template (``<|im_start|>role\\n…``);
@@ -90,6 +90,16 @@ class _Engine:
     def completions(self, req: dict) -> dict:
         """Answer ``POST /v1/completions`` (greedy; ``logprobs``, ``echo``, ``prompt_logprobs``)."""
         prompt = req.get("prompt")
+        if isinstance(prompt, list) and len(prompt) > 1 and all(isinstance(p, str) for p in prompt):
+            # a list of prompts (the completions API's batch form): one choice per prompt
+            docs = [self.completions({**req, "prompt": p}) for p in prompt]
+            for i, part in enumerate(docs):
+                part["choices"][0]["index"] = i
+            out = docs[0]
+            out["choices"] = [part["choices"][0] for part in docs]
+            for key in out["usage"]:
+                out["usage"][key] = sum(part["usage"][key] for part in docs)
+            return out
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
             prompt = prompt[0]
         if not isinstance(prompt, str) or not prompt:

@@ -50,8 +50,9 @@ class TokenTree:
         Continuation text of each state (``""`` for the prompt).
     depth : (S,) int64
         Depth of each state (number of generated tokens).
-    tokens : list of tuple of int
-        Continuation token ids of each state.
+    tokens : list of tuple of int (or of str)
+        Continuation token ids of each state (token strings as served, for a model
+        without a local tokenizer).
     parent : (S,) int64
         Parent state (``-1`` for the prompt).
     logprob : (S,) float64
@@ -71,7 +72,7 @@ class TokenTree:
     x0: np.ndarray
     texts: list[str]
     depth: np.ndarray
-    tokens: list[tuple[int, ...]]
+    tokens: list[tuple]
     parent: np.ndarray
     logprob: np.ndarray
     next_bound: np.ndarray
@@ -155,6 +156,43 @@ def _unique_labels(texts: list[str]) -> list[str]:
     return [t if seen[t] == 1 else f"{t} #{i}" for i, t in enumerate(texts)]
 
 
+class _IdExpander:
+    """Children of token-id prefixes (a backend with a tokenizer: exact prefixes)."""
+
+    def __init__(self, lm, prompt_ids: list[int]):
+        self.lm, self.prompt_ids = lm, prompt_ids
+
+    def __call__(self, paths, k: int):
+        ids, lps = self.lm.next_token_logprobs_batch([self.prompt_ids + list(p) for p in paths], k)
+        return [[int(i) for i in row] for row in ids], lps
+
+    def text(self, path) -> str:
+        return self.lm.decode(list(path))
+
+    def token_text(self, tok) -> str:
+        return self.lm.token_text(int(tok))
+
+
+class _TextExpander:
+    """Children of text prefixes (a remote model: the prompt plus the tokens' text)."""
+
+    def __init__(self, lm, prompt: str):
+        self.lm, self.prompt = lm, prompt
+
+    def __call__(self, paths, k: int):
+        out = self.lm.next_token_logprobs_many([self.prompt + self.text(p) for p in paths], k)
+        return [list(nt.tokens) for nt in out], np.array([nt.logprobs for nt in out])
+
+    def text(self, path) -> str:
+        from quasispecies.bridge.api_fields import token_and_bytes
+
+        raw = b"".join(token_and_bytes(t)[1] for t in path)
+        return raw.decode("utf-8", errors="replace")
+
+    def token_text(self, tok) -> str:
+        return self.text((tok,))
+
+
 def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) -> TokenTree:
     r"""Build the depth-``depth``, top-``top_k`` token tree of ``lm`` after ``prompt``.
 
@@ -166,8 +204,9 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
 
     Parameters
     ----------
-    lm : a :class:`quasispecies.bridge.LanguageModel` (e.g. :func:`default_lm`)
-    prompt : str (non-empty) or sequence of token ids
+    lm : any :class:`quasispecies.bridge.protocol.LM` (e.g. :func:`default_lm`,
+        ``load_lm("http://127.0.0.1:8000/v1")``)
+    prompt : str (non-empty) or sequence of token ids (a backend with a tokenizer only)
     depth : int >= 1
         Tokens generated along every path (``H``).
     top_k : int >= 1
@@ -179,44 +218,57 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
     All nodes of one level are scored in one batched call that reuses the KV cache of
     the prompt (shared-prefix batching), so the cost is ``len(prompt)`` plus
     ``sum_d d k^d`` token evaluations.
+
+    A model without a local tokenizer (:class:`~quasispecies.bridge.remote.RemoteLM`)
+    is asked, level by level in batched requests, for the next tokens of the *text*
+    ``prompt + tokens so far`` (``sum_{d<H} k^d`` prefixes, ``batch_size`` per request);
+    ``tokens`` then holds token strings and ``prompt_ids`` is empty. The server
+    re-tokenises that text, so the tree equals the token-id tree of the same model
+    wherever ``encode(prompt + text) == prompt_ids + path`` (true unless a token
+    boundary merges, or a token ends inside a UTF-8 character, which is sent as U+FFFD).
     """
-    from quasispecies.bridge.lm import LanguageModel, check_token_ids
+    from quasispecies.bridge.protocol import check_lm, has_tokenizer
     from quasispecies.model.mdp import MDP
 
-    if not isinstance(lm, LanguageModel):
-        raise ValueError(
-            f"lm: expected a quasispecies.bridge LanguageModel, got {type(lm).__name__}"
-        )
+    check_lm(lm)
     if isinstance(depth, bool) or not isinstance(depth, int | np.integer) or depth < 1:
         raise ValueError(f"depth: expected an integer >= 1, got {depth!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
         raise ValueError(f"top_k: expected an integer >= 1, got {top_k!r}")
     depth, top_k = int(depth), int(top_k)
-    if top_k > lm.vocab_size:
-        raise ValueError(f"top_k: {top_k} exceeds the vocabulary size {lm.vocab_size}")
+    tokenized = has_tokenizer(lm)
+    vocab = lm.vocab_size if tokenized else None
+    if vocab is not None and top_k > vocab:
+        raise ValueError(f"top_k: {top_k} exceeds the vocabulary size {vocab}")
     S = sum(top_k**d for d in range(depth + 1))
     if S > 2_000_000:
         raise ValueError(f"depth, top_k: the tree would have {S} states (limit 2,000,000)")
     if isinstance(prompt, str):
         if not prompt:
             raise ValueError("prompt: empty; a token tree needs a non-empty prompt")
-        prompt_ids = lm.encode(prompt)
-        if not prompt_ids:
+        prompt_ids = lm.encode(prompt) if tokenized else []
+        if tokenized and not prompt_ids:
             raise ValueError(f"prompt: {prompt!r} encodes to no tokens")
         prompt_text = prompt
+    elif not tokenized:
+        raise ValueError(
+            f"prompt: {type(lm).__name__} has no local tokenizer; pass the prompt as text"
+        )
     else:
+        from quasispecies.bridge.lm import check_token_ids
+
         prompt_ids = check_token_ids(prompt, "prompt", lm.vocab_size)
         prompt_text = lm.decode(prompt_ids)
+    expand = _IdExpander(lm, prompt_ids) if tokenized else _TextExpander(lm, prompt_text)
 
     next_state = np.repeat(np.arange(S, dtype=np.int64)[:, None], top_k, axis=1)
     R = np.full((S, top_k), -np.inf)
-    tokens: list[tuple[int, ...]] = [()] * S
+    tokens: list = [()] * S
     parent = np.full(S, -1, dtype=np.int64)
     depth_arr = np.zeros(S, dtype=np.int64)
     logprob = np.zeros(S)
     bound = np.full(S, np.nan)
-    last_token = np.full(S, -1, dtype=np.int64)
-    n_query = min(top_k + 1, lm.vocab_size)
+    n_query = top_k + 1 if vocab is None else min(top_k + 1, vocab)
 
     level = [0]
     nxt = 1
@@ -226,9 +278,7 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
 
         bar = tqdm(total=depth, desc="token tree", unit="level")
     for d in range(depth):
-        ids, lps = lm.next_token_logprobs_batch(
-            [prompt_ids + list(tokens[s]) for s in level], n_query
-        )
+        ids, lps = expand([tokens[s] for s in level], n_query)
         new_level = []
         for i, s in enumerate(level):
             children = np.arange(nxt, nxt + top_k)
@@ -237,11 +287,10 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
             R[s] = lps[i, :top_k]
             bound[s] = lps[i, top_k] if n_query > top_k else -np.inf
             for a, c in enumerate(children):
-                tokens[c] = (*tokens[s], int(ids[i, a]))
+                tokens[c] = (*tokens[s], ids[i][a])
                 parent[c] = s
                 depth_arr[c] = d + 1
                 logprob[c] = logprob[s] + lps[i, a]
-                last_token[c] = ids[i, a]
             new_level.extend(children.tolist())
         level = new_level
         if bar is not None:
@@ -250,8 +299,8 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
         bar.close()
     for s in level:  # leaves: action 0 loops with reward 0; the others are not allowed
         R[s, 0] = 0.0
-    texts = [lm.decode(t) if t else "" for t in tokens]
-    token_texts = ["" if t < 0 else lm.token_text(int(t)) for t in last_token]
+    texts = [expand.text(t) if t else "" for t in tokens]
+    token_texts = [expand.token_text(t[-1]) if t else "" for t in tokens]
     mdp = MDP.from_transitions(next_state, R)
     mdp.labels = _unique_labels(texts)
     x0 = np.zeros(S)
