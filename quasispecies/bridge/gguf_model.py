@@ -1,4 +1,4 @@
-r"""The pure-JAX backend: a Llama-family GGUF as a :class:`~quasispecies.bridge.lm.LanguageModel`.
+r"""The pure-JAX backend: a Llama, Qwen2/Qwen2.5 or Qwen3 GGUF as a :class:`~quasispecies.bridge.lm.LanguageModel`.
 
 :class:`GGUFModel` reads the file (:mod:`quasispecies.bridge.gguf_file`), rebuilds its
 byte-level BPE tokenizer (:mod:`quasispecies.bridge.tokenizer`) and runs the decoder
@@ -38,7 +38,10 @@ class GGUFModel(LanguageModel):
     Parameters
     ----------
     path : str or PathLike
-        A GGUF file with ``general.architecture = "llama"``.
+        A GGUF file with ``general.architecture`` one of ``llama``, ``qwen2`` (Qwen2,
+        Qwen2.5) or ``qwen3``, tensors of the types in
+        :data:`~quasispecies.bridge.gguf_arch.SUPPORTED_TENSOR_TYPES` (F32/F16/BF16,
+        Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q2_K…Q6_K).
     tokenizer : tokenizers.Tokenizer, path to a ``tokenizer.json``, or None
         Overrides the tokenizer rebuilt from the GGUF vocabulary (needed for GGUFs whose
         tokenizer model is not byte-level BPE).
@@ -85,7 +88,7 @@ class GGUFModel(LanguageModel):
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"GGUFModel({self.name!r}, layers={c.n_layers}, dim={c.dim}, heads={c.n_heads}/"
+            f"GGUFModel({self.name!r}, arch={c.arch}, layers={c.n_layers}, dim={c.dim}, heads={c.n_heads}/"
             f"{c.n_kv_heads}, vocab={c.vocab_size})"
         )
 

@@ -1,4 +1,4 @@
-r"""The Llama decoder forward pass in pure JAX (float32).
+r"""The Llama decoder forward pass in pure JAX (float32), with the Qwen2/Qwen3 variants.
 
 For token embeddings :math:`h^{(0)} = E[x]` each of the ``L`` layers computes
 
@@ -30,6 +30,12 @@ llama.cpp and transformers do).
 (HF's ``rotate_half`` pairs ``(i, i + d/2)`` instead; the two agree because the
 permutation is applied to ``q`` and ``k`` alike. The tests check this against an
 independent HF-layout NumPy implementation and against transformers.)
+
+**Qwen2 and Qwen3** (``cfg.arch``) run the same layer with three switches: ``qwen2``
+adds biases to :math:`W_q a, W_k a, W_v a`; ``qwen3`` applies an RMSNorm (own gains,
+same :math:`\epsilon`) to each query and key head before the rotation; both rotate the
+halves ``(i, i + d/2)`` of each head (llama.cpp ``NEOX``: their Q/K rows are stored
+unpermuted), exactly HF's ``rotate_half``.
 
 **Shared-prefix batching with a KV cache.** :func:`extend` runs ``B`` rows of new
 tokens that all continue one cached prefix (keys/values ``(L, P, n_kv, d)``, of which
@@ -82,7 +88,12 @@ def stack_params(weights: dict[str, np.ndarray], cfg: LlamaConfig) -> dict:
         "w_up": stack("ffn_up", True),
         "w_down": stack("ffn_down", True),
     }
-    expect = {
+    if cfg.qkv_bias:
+        layers |= {"bq": stack("attn_q.bias", False), "bk": stack("attn_k.bias", False)}
+        layers["bv"] = stack("attn_v.bias", False)
+    if cfg.qk_norm:
+        layers |= {"q_norm": stack("attn_q_norm", False), "k_norm": stack("attn_k_norm", False)}
+    expect: dict[str, tuple[int, ...]] = {
         "wq": (cfg.dim, hq),
         "wk": (cfg.dim, hkv),
         "wv": (cfg.dim, hkv),
@@ -91,6 +102,10 @@ def stack_params(weights: dict[str, np.ndarray], cfg: LlamaConfig) -> dict:
         "w_up": (cfg.dim, cfg.ffn_dim),
         "w_down": (cfg.ffn_dim, cfg.dim),
     }
+    if cfg.qkv_bias:
+        expect |= {"bq": (hq,), "bk": (hkv,), "bv": (hkv,)}
+    if cfg.qk_norm:
+        expect |= {"q_norm": (cfg.head_dim,), "k_norm": (cfg.head_dim,)}
     for name, shape in expect.items():
         if layers[name].shape[1:] != shape:
             raise ValueError(
@@ -112,13 +127,17 @@ def _rms_norm(x: jax.Array, g: jax.Array, eps: float) -> jax.Array:
     return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
-def _rope(x: jax.Array, pos: jax.Array, base: float) -> jax.Array:
-    """Rotate adjacent pairs ``(2i, 2i+1)`` of ``x`` (B, T, heads, d) at positions ``pos`` (T,)."""
+def _rope(x: jax.Array, pos: jax.Array, base: float, neox: bool = False) -> jax.Array:
+    """Rotate ``x`` (B, T, heads, d) at positions ``pos`` (T,): adjacent pairs
+    ``(2i, 2i+1)`` (llama.cpp ``NORM``), or halves ``(i, i + d/2)`` when ``neox``."""
     d = x.shape[-1]
     inv = base ** (-jnp.arange(0, d, 2, dtype=F32) / d)  # (d/2,)
     ang = pos.astype(F32)[:, None] * inv[None, :]  # (T, d/2)
     cos = jnp.cos(ang)[None, :, None, :]  # (1, T, 1, d/2)
     sin = jnp.sin(ang)[None, :, None, :]
+    if neox:
+        x0, x1 = x[..., : d // 2], x[..., d // 2 :]
+        return jnp.concatenate([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
     pairs = x.reshape(*x.shape[:-1], d // 2, 2)
     x0, x1 = pairs[..., 0], pairs[..., 1]
     out = jnp.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
@@ -139,9 +158,14 @@ def _hidden(params, cfg: LlamaConfig, tokens, past_k, past_v, past_len):
     def layer(h, xs):
         lw, pk, pv = xs
         a = _rms_norm(h, lw["attn_norm"], cfg.rms_eps)
-        q = _rope((a @ lw["wq"]).reshape(B, T, H, d), pos, cfg.rope_base)
-        k = _rope((a @ lw["wk"]).reshape(B, T, KV, d), pos, cfg.rope_base)
-        v = (a @ lw["wv"]).reshape(B, T, KV, d)
+        q, k, v = a @ lw["wq"], a @ lw["wk"], a @ lw["wv"]
+        if cfg.qkv_bias:  # qwen2
+            q, k, v = q + lw["bq"][None, None], k + lw["bk"][None, None], v + lw["bv"][None, None]
+        q, k, v = q.reshape(B, T, H, d), k.reshape(B, T, KV, d), v.reshape(B, T, KV, d)
+        if cfg.qk_norm:  # qwen3: RMSNorm of each head before the rotation
+            q, k = _rms_norm(q, lw["q_norm"], cfg.rms_eps), _rms_norm(k, lw["k_norm"], cfg.rms_eps)
+        q = _rope(q, pos, cfg.rope_base, cfg.rope_neox)
+        k = _rope(k, pos, cfg.rope_base, cfg.rope_neox)
         qg = q.reshape(B, T, KV, G, d)
         s_past = jnp.einsum("btkgd,pkd->bkgtp", qg, pk) * scale
         s_new = jnp.einsum("btkgd,bskd->bkgts", qg, k) * scale

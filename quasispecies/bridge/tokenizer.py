@@ -5,8 +5,14 @@ strings (bytes mapped to printable characters as in GPT-2, e.g. ``Ġ`` for a spa
 the ranked merges ``"a b"`` and a pre-tokenizer name (``tokenizer.ggml.pre``). We
 rebuild the same pipeline llama.cpp runs:
 
-1. split the text with the pre-tokenizer's regular expressions (for ``smollm``: every
-   Unicode number character on its own, then the GPT-2 pattern);
+1. split the text with the pre-tokenizer's regular expressions, chosen by
+   ``tokenizer.ggml.pre`` exactly as llama.cpp chooses them: ``smollm`` (every Unicode
+   number character on its own, then the GPT-2 pattern), ``gpt2``/``gpt-2`` (GPT-2),
+   ``llama-bpe``/``llama3`` (Llama 3: digits in runs of up to three, case-insensitive
+   contractions, and a pre-token found whole in the vocabulary is not merged further),
+   ``qwen2`` (Qwen2/2.5/3: the Llama 3 pattern with single digits), ``default``
+   (llama.cpp's fallback: punctuation runs, GPT-2, digit runs). Any other name is a
+   ``ValueError`` naming it, never a silent fallback;
 2. map bytes to the GPT-2 alphabet and apply the merges (``tokenizers.models.BPE``);
 3. control / user-defined tokens (``<|im_start|>`` …) match as whole special tokens.
 
@@ -22,25 +28,51 @@ __all__ = [
     "SUPPORTED_PRE_TOKENIZERS",
     "gpt2_byte_decoder",
     "gpt2_token_bytes",
+    "pre_tokenizer_patterns",
     "tokenizer_from_vocab",
 ]
 
-# llama.cpp's patterns (llama-vocab.cpp), applied one after another.
+# llama.cpp's patterns (src/llama-vocab.cpp, llm_tokenizer_bpe), applied one after another.
+# _GPT2 ends in "|\s+" where llama.cpp's has none: a whitespace run the other branches
+# leave unmatched is its own piece either way (tests/bridge/test_pretokenizers.py).
 _GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-_LLAMA3 = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
-    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+# llama.cpp writes the HF "(?i:'s|'t|...)" out case by case (its engine has no (?i:)),
+# which also keeps Unicode case folding (the long s, the Kelvin sign) out of the match.
+_CONTRACTIONS = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+_TAIL = r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+_LLAMA3 = _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}" + _TAIL
+_QWEN2 = _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}" + _TAIL
+_DEFAULT = (
+    r"[\p{P}\$\+<=>\^~\|]+",
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+    r"\p{N}+",
+    r"[0-9][0-9][0-9]",
 )
 _PATTERNS: dict[str, tuple[str, ...]] = {
-    "default": (_GPT2,),
+    "default": _DEFAULT,
     "gpt-2": (_GPT2,),
     "gpt2": (_GPT2,),
     "smollm": (r"\p{N}", _GPT2),
     "llama3": (_LLAMA3,),
     "llama-v3": (_LLAMA3,),
     "llama-bpe": (_LLAMA3,),
+    "qwen2": (_QWEN2,),
+    "deepseek-r1-qwen": (_QWEN2,),
 }
+# llama.cpp matches a whole pre-token against the vocabulary before merging for these
+_IGNORE_MERGES = frozenset({"llama3", "llama-v3", "llama-bpe"})
 SUPPORTED_PRE_TOKENIZERS = tuple(sorted(_PATTERNS))
+
+
+def pre_tokenizer_patterns(pre: str) -> tuple[str, ...]:
+    """The regular expressions llama.cpp splits text with for ``tokenizer.ggml.pre = pre``
+    (each applied to the pieces the previous one left, matches and gaps both kept)."""
+    if pre not in _PATTERNS:
+        raise ValueError(
+            f"tokenizer: pre-tokenizer {pre!r} is not supported; supported: {SUPPORTED_PRE_TOKENIZERS}"
+        )
+    return _PATTERNS[pre]
+
 
 _CONTROL, _USER_DEFINED = 3, 4
 
@@ -71,10 +103,7 @@ def tokenizer_from_vocab(
             f"tokenizer: GGUF tokenizer model {model!r} is not supported (only 'gpt2', the "
             "byte-level BPE); pass tokenizer=<a tokenizers.Tokenizer> to GGUFModel instead"
         )
-    if pre not in _PATTERNS:
-        raise ValueError(
-            f"tokenizer: pre-tokenizer {pre!r} is not supported; supported: {SUPPORTED_PRE_TOKENIZERS}"
-        )
+    patterns = pre_tokenizer_patterns(pre)
     if not merges:
         raise ValueError("tokenizer: the GGUF has no merges (tokenizer.ggml.merges)")
     vocab = {t: i for i, t in enumerate(tokens)}
@@ -84,10 +113,9 @@ def tokenizer_from_vocab(
         if not sep:
             raise ValueError(f"tokenizer: malformed merge {m!r} (expected 'left right')")
         pairs.append((left, right))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False))
-    splits = [
-        pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False) for p in _PATTERNS[pre]
-    ]
+    bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=pre in _IGNORE_MERGES)
+    tok = Tokenizer(bpe)
+    splits = [pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False) for p in patterns]
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [*splits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
     )
