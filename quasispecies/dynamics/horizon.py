@@ -38,7 +38,12 @@ import numpy as np
 from quasispecies.kernels.operators import forward
 from quasispecies.model.mdp import MDP, check_mdp, initial_population
 from quasispecies.model.protocol import ReplicationModel
-from quasispecies.model.validate import check_nonneg_int, check_temperature
+from quasispecies.model.validate import (
+    check_nonneg_int,
+    check_temperature,
+    is_traced,
+    traced_array,
+)
 from quasispecies.semiring.core import init_pair, normalise_pair, softmax_pair
 
 __all__ = [
@@ -53,6 +58,9 @@ __all__ = [
     "run_with_neutral",
     "scaled_log_population",
     "split_infinite",
+    "traced_inputs",
+    "traced_population",
+    "traced_temperature",
 ]
 
 #: Sparse MDPs with at least this many states run the finite-horizon kernels in pull form
@@ -181,6 +189,52 @@ def _horizon_run(mdp: MDP, Ts: np.ndarray, sweep: bool, x0, steps: int, history:
     return jax.vmap(fn)(jnp.asarray(Ts)) if sweep else fn(jnp.asarray(Ts))
 
 
+def traced_inputs(mdp, T, x0) -> bool:
+    """True when the call is being differentiated or traced (``jax.grad``, ``jit``, ``vmap``)
+    through the MDP's arrays, ``T`` or ``x0``: the JAX-only path then runs."""
+    return is_traced(T, x0) or (isinstance(mdp, MDP) and mdp.traced)
+
+
+def traced_temperature(T):
+    """A traced ``T`` (scalar or 1-D), shape-checked only: its values cannot be inspected,
+    so ``T >= 0`` is the caller's contract (``T = inf`` is not supported traced)."""
+    return traced_array(T, "T", ndim=(0, 1))
+
+
+def traced_population(mdp: MDP, x0, dtype):
+    """``x0`` as a JAX vector: a concrete one is validated as usual, a traced one must
+    have shape ``(S,)`` (its entries are the caller's contract: non-negative, sum 1)."""
+    if not is_traced(x0):
+        return jnp.asarray(initial_population(mdp, x0), dtype=dtype)
+    x = traced_array(x0, "x0", ndim=1)
+    if x.shape != (mdp.num_states,):
+        raise ValueError(f"x0: expected length {mdp.num_states}, got {x.shape[0]}")
+    return x.astype(dtype)
+
+
+def _traced_horizon(mdp, T, steps: int, x0, history: bool, layout: str):
+    """The differentiable horizon: the dense or segment layout with traced inputs."""
+    mdp = check_mdp(mdp)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
+    if layout == "pull":
+        raise ValueError(
+            "layout: 'pull' prepares its buckets on the host and cannot take traced "
+            "inputs; use 'auto', 'segment' or 'dense' under jax.grad / jit / vmap"
+        )
+    dense = mdp.dense if layout == "auto" else layout == "dense"
+    if dense and not mdp.dense:
+        raise ValueError("layout: 'dense' needs an MDP built from a dense P")
+    arrays = mdp.traced_arrays()
+    T = traced_temperature(T).astype(arrays[2].dtype)
+    x = traced_population(mdp, x0, arrays[2].dtype)
+
+    def fn(t):
+        return run_horizon(arrays, t, x, steps, dense, history)
+
+    return jax.vmap(fn)(T) if T.ndim == 1 else fn(T)
+
+
 def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
     r"""Normalised populations ``x_0 .. x_steps`` of ``n_{t+1} = n_t W_T`` (row vectors).
 
@@ -202,6 +256,8 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
     (steps + 1, S) array, or (K, steps + 1, S) for a temperature array.
     """
     steps = check_nonneg_int(steps, "steps")
+    if traced_inputs(mdp, T, x0):
+        return _traced_horizon(mdp, T, steps, x0, True, layout)[0]
     Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
         refuse_infinite(Ts)
@@ -236,6 +292,8 @@ def scaled_log_population(mdp, T, steps: int, x0=None, *, layout: str = "auto") 
     :func:`evolve` or ``steady_state`` for the neutral limit).
     """
     steps = check_nonneg_int(steps, "steps")
+    if traced_inputs(mdp, T, x0):
+        return _traced_horizon(mdp, T, steps, x0, False, layout)[1]
     Ts, sweep = check_temperature(T, allow_inf=True)
     if split_infinite(Ts).any():
         raise ValueError(

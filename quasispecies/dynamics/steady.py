@@ -29,13 +29,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.dynamics.horizon import mean_reward, neutral_mdp, refuse_infinite
-from quasispecies.kernels.maxplus import howard, strong_components, subeigenvector
+from quasispecies.dynamics.horizon import (
+    mean_reward,
+    neutral_mdp,
+    refuse_infinite,
+    traced_inputs,
+    traced_population,
+    traced_temperature,
+)
+from quasispecies.dynamics.implicit import check_irreducible, perron
+from quasispecies.kernels.maxplus import strong_components
 from quasispecies.kernels.operators import forward, log_weight_matrix
+from quasispecies.kernels.perron import balance, perron_vector
 from quasispecies.model.mdp import MDP, check_mdp, initial_population
 from quasispecies.model.protocol import ReplicationModel
 from quasispecies.model.results import SteadyState, stack_results
-from quasispecies.model.validate import check_temperature
+from quasispecies.model.validate import check_temperature, is_traced
 from quasispecies.semiring.core import init_pair, normalise_pair, reduce_pair, softmax_pair
 
 __all__ = ["DENSE_STEADY_LIMIT", "METHODS", "resolve_method", "steady_state"]
@@ -87,27 +96,8 @@ def _balanced_perron(A: np.ndarray, C: np.ndarray, T: float):
     well scaled at any ``T``. Then ``log rho = mu / T + log rho_B`` and
     ``log x = log y + phi / T``.
     """
-    eta, _, _ = howard(A)
-    mu = float(eta.max())
-    phi = subeigenvector(A, mu)
-    with np.errstate(invalid="ignore", over="ignore"):
-        B = np.where(np.isfinite(A), np.exp((phi[:, None] + A - mu - phi[None, :]) / T + C), 0.0)
-    import scipy.linalg
-
-    w, V = scipy.linalg.eig(B.T)
-    k = int(np.argmax(w.real))
-    rho_B = float(w[k].real)
-    y = np.abs(V[:, k].real)
-    # LAPACK's geev balances internally and can return the vector of a badly scaled B
-    # with a 1e-4 residual; polish it by inverse iteration on (B - sigma I)^T, which is
-    # backward stable (LU) and converges like |rho - sigma| / gap per step.
-    sigma = rho_B * (1.0 + 1e-10)
-    lu = scipy.linalg.lu_factor((B - sigma * np.eye(B.shape[0])).T)
-    for _ in range(3):
-        y = np.abs(scipy.linalg.lu_solve(lu, y / np.abs(y).sum()))
-    y /= y.sum()
-    rho_B = float((y @ B).sum())
-    resid = float(np.abs(y @ B - rho_B * y).sum() / rho_B)
+    mu, phi, B = balance(A, C, T)
+    rho_B, y, resid = perron_vector(B, "left")
     with np.errstate(divide="ignore"):
         logx = np.log(y) + phi / T
     logx = logx - np.max(logx)
@@ -291,6 +281,46 @@ def _steady_neutral(mdp: MDP, x0, tol, max_iter, method) -> SteadyState:
     return res._replace(scaled_log_growth=scaled, temperature=np.inf)
 
 
+def _traced_steady(mdp, T, x0, tol, max_iter, method) -> SteadyState:
+    """The differentiable steady state (:mod:`quasispecies.dynamics.implicit`): values from
+    the same solvers, gradients by implicit differentiation, never through iterations."""
+    mdp = check_mdp(mdp)
+    chosen = resolve_method(mdp, method)
+    if not is_traced(mdp.next_state, mdp.prob, mdp.pi0):
+        check_irreducible(mdp.next_state, mdp.prob, mdp.pi0)
+    solver = "dense" if chosen == "dense" else ("power-dense" if mdp.dense else "power-segment")
+    reward = jnp.asarray(mdp.reward)
+    leaves = (
+        jnp.asarray(mdp.next_state),
+        jnp.asarray(mdp.prob, dtype=reward.dtype),
+        reward,
+        jnp.asarray(mdp.pi0, dtype=reward.dtype),
+    )
+    Ts = traced_temperature(T).astype(reward.dtype)
+    x = traced_population(mdp, x0, reward.dtype)
+
+    def one(t):
+        return perron(solver, tol, max_iter, *leaves, t, x)
+
+    pop, log_growth, scaled, stats = jax.vmap(one)(Ts) if Ts.ndim == 1 else one(Ts)
+    name = {
+        "dense": "balanced dense eig (implicit gradients: left/right Perron vectors)",
+        "power-dense": "log-domain shifted power iteration (implicit gradients)",
+        "power-segment": "log-domain shifted power iteration (implicit gradients)",
+    }[solver]
+    return SteadyState(
+        population=pop,
+        log_growth=log_growth,
+        scaled_log_growth=scaled,
+        temperature=Ts,
+        irreducible=True,
+        converged=stats[..., 1] > 0,
+        iterations=stats[..., 0].astype(jnp.int32),
+        residual=stats[..., 2],
+        method=name,
+    )
+
+
 def steady_state(
     mdp,
     T,
@@ -320,6 +350,8 @@ def steady_state(
     cycles. At ``T = inf`` (MDPs only): the neutral-selection limit ``W = K``, pure
     mutation (:func:`quasispecies.dynamics.horizon.neutral_mdp`); ``log_growth = log rho(K)``.
     """
+    if traced_inputs(mdp, T, x0):
+        return _traced_steady(mdp, T, x0, tol, max_iter, method)
     Ts, sweep = check_temperature(T, allow_inf=True)
     if isinstance(mdp, ReplicationModel):
         refuse_infinite(Ts)

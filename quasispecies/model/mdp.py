@@ -36,6 +36,8 @@ from quasispecies.model.validate import (
     check_distribution,
     check_probabilities,
     check_rewards,
+    is_traced,
+    traced_array,
 )
 
 __all__ = ["MDP", "check_mdp", "initial_population"]
@@ -46,7 +48,27 @@ def _default_pi0(allowed: np.ndarray) -> np.ndarray:
     return np.where(allowed, 1.0 / np.maximum(counts, 1), 0.0)
 
 
-def _check_pi0(pi0, S: int, A: int, row_ok: np.ndarray) -> np.ndarray:
+def _rewards(R, ndim):
+    """``R`` as a checked float array, or (traced, inside ``jax.grad``/``jit``) shape-checked only."""
+    if is_traced(R):
+        return traced_array(R, "R", ndim=ndim)
+    R = as_float_array(R, "R", ndim=ndim)
+    check_rewards(R, "R")
+    return R
+
+
+def _broadcast(R, shape):
+    """``R[:, :, None]`` broadcast to ``shape`` (NumPy, or JAX for a traced ``R``)."""
+    xp = jnp if is_traced(R) else np
+    return xp.broadcast_to(R[:, :, None], shape)
+
+
+def _check_pi0(pi0, S: int, A: int, row_ok: np.ndarray):
+    if is_traced(pi0):
+        pi0 = traced_array(pi0, "pi0", ndim=2)
+        if pi0.shape != (S, A):
+            raise ValueError(f"pi0: expected shape {(S, A)}, got {pi0.shape}")
+        return pi0
     pi0 = as_float_array(pi0, "pi0", ndim=2)
     if pi0.shape != (S, A):
         raise ValueError(f"pi0: expected shape {(S, A)}, got {pi0.shape}")
@@ -107,13 +129,12 @@ class MDP:
         if S == 0 or A == 0:
             raise ValueError(f"P: needs at least one state and one action, got shape {P.shape}")
         check_probabilities(P, "P")
-        R = as_float_array(R, "R", ndim=(2, 3))
+        R = _rewards(R, (2, 3))
         if R.shape not in ((S, A), (S, A, S)):
             raise ValueError(f"R: expected shape {(S, A)} or {(S, A, S)} to match P, got {R.shape}")
-        check_rewards(R, "R")
-        R3 = np.broadcast_to(R[:, :, None], (S, A, S)) if R.ndim == 2 else R
+        R3 = _broadcast(R, (S, A, S)) if R.ndim == 2 else R
         next_state = np.broadcast_to(np.arange(S, dtype=np.int32), (S, A, S))
-        self._init(next_state, P, np.array(R3), pi0, dense=True, reward_shape=R.shape)
+        self._init(next_state, P, R3, pi0, dense=True, reward_shape=R.shape)
 
     # ----------------------------------------------------------------- builders
     @classmethod
@@ -140,10 +161,9 @@ class MDP:
         if ((ns < 0) | (ns >= S)).any():
             s, a = (int(i) for i in np.argwhere((ns < 0) | (ns >= S))[0])
             raise ValueError(f"next_state: entry ({s}, {a}) = {int(ns[s, a])} is outside [0, {S})")
-        R = as_float_array(R, "R", ndim=2)
+        R = _rewards(R, 2)
         if R.shape != (S, A):
             raise ValueError(f"R: expected shape {(S, A)} to match next_state, got {R.shape}")
-        check_rewards(R, "R")
         return cls.from_successors(ns[:, :, None], np.ones((S, A, 1)), R[:, :, None], pi0)
 
     @classmethod
@@ -166,18 +186,17 @@ class MDP:
                 f"prob: expected shape {ns.shape} to match next_state, got {prob.shape}"
             )
         check_probabilities(prob, "prob")
-        R = as_float_array(R, "R", ndim=(2, 3))
+        R = _rewards(R, (2, 3))
         per_action = R.shape == (S, A) or (R.shape == ns.shape and ns.shape[2] == 1)
         if R.shape == (S, A):
-            R = np.broadcast_to(R[:, :, None], ns.shape)
+            R = _broadcast(R, ns.shape)
         if R.shape != ns.shape:
             raise ValueError(f"R: expected shape {(S, A)} or {ns.shape}, got {R.shape}")
-        check_rewards(R, "R")
         self = cls.__new__(cls)
         self._init(
             ns.astype(np.int32),
             prob,
-            np.array(R),
+            R,
             pi0,
             dense=False,
             reward_shape=(S, A) if per_action else R.shape,
@@ -195,14 +214,16 @@ class MDP:
                 f"{name}: row (state {s}, action {a}) sums to {float(sums[s, a])!r}; "
                 "each allowed row must sum to 1 (a disallowed action is a row of zeros)"
             )
-        live = (prob > 0) & ~np.isneginf(reward)
+        # A traced reward (inside jax.grad / jit) has no entries to inspect: its -inf
+        # pattern is applied by the kernels (log_kernel), not by the support checks.
+        live = (prob > 0) if is_traced(reward) else (prob > 0) & ~np.isneginf(reward)
         row_ok = (sums > 0) & live.any(axis=2)
         pi0 = _default_pi0(row_ok) if pi0 is None else _check_pi0(pi0, S, A, row_ok)
         self.num_states, self.num_actions = S, A
         self.dense = dense
         self.next_state = np.ascontiguousarray(next_state)
         self.prob = np.ascontiguousarray(prob)
-        self.reward = np.ascontiguousarray(reward)
+        self.reward = reward if is_traced(reward) else np.array(reward, order="C")
         self.pi0 = pi0
         self._reward_shape = tuple(reward_shape)
         self.labels: list | None = None
@@ -243,9 +264,33 @@ class MDP:
         """True when every allowed action has a single successor."""
         return bool(((self.prob > 0).sum(axis=2) <= 1).all())
 
+    @property
+    def traced(self) -> bool:
+        """True when a leaf (``reward``, ``pi0``, ...) is a JAX tracer: inside ``jax.grad``,
+        ``jit`` or ``vmap``, where only the JAX kernels (not the host solvers) apply."""
+        return is_traced(self.next_state, self.prob, self.reward, self.pi0)
+
+    def traced_arrays(self):
+        """:meth:`arrays` computed with JAX ops, so that ``reward`` and ``pi0`` may be traced.
+
+        Zero ``pi0`` / ``P`` entries and ``-inf`` rewards give ``log K = -inf`` through a
+        double ``where``, so their gradients are 0 rather than ``NaN``: derivatives with
+        respect to ``pi0`` and ``P`` are taken on their support.
+        """
+        reward = jnp.asarray(self.reward)
+        pi0 = jnp.asarray(self.pi0, dtype=reward.dtype)
+        prob = jnp.asarray(self.prob, dtype=reward.dtype)
+        k = pi0[:, :, None] * prob
+        live = (k > 0) & (reward > -jnp.inf)
+        lk = jnp.where(live, jnp.log(jnp.where(live, k, 1.0)), -jnp.inf)
+        r = jnp.where(live, reward, 0.0)
+        return jnp.asarray(self.next_state), lk, r
+
     @cached_property
     def log_kernel(self) -> np.ndarray:
         """``log K[s, a, b] = log pi0[s, a] + log P``; ``-inf`` where not allowed."""
+        if self.traced:
+            return self.traced_arrays()[1]
         with np.errstate(divide="ignore"):
             lk = np.log(self.pi0)[:, :, None] + np.log(self.prob)
         return np.where(np.isneginf(self.reward), -np.inf, lk)
@@ -287,6 +332,8 @@ class MDP:
         ``reward`` has ``-inf`` replaced by 0 (those entries are already removed by
         ``log_kernel = -inf``), so no ``-inf - -inf`` can arise downstream.
         """
+        if self.traced:
+            return self.traced_arrays()
         r = np.where(np.isfinite(self.log_kernel), self.reward, 0.0)
         return jnp.asarray(self.next_state), jnp.asarray(self.log_kernel), jnp.asarray(r)
 

@@ -6,10 +6,36 @@ user sees *which* input is wrong and *how*.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 #: Absolute tolerance for "sums to one" (rows of P, pi0, x0, distributions).
 SUM_ATOL = 1e-8
+
+
+def is_traced(*xs) -> bool:
+    """True when any of ``xs`` is a JAX tracer (inside ``jax.grad``, ``jit`` or ``vmap``).
+
+    Traced values have no concrete entries to check, so the public entry points validate
+    their shapes only and leave the value checks to the concrete call (see
+    :mod:`quasispecies.dynamics.implicit`).
+    """
+    return any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def traced_array(x, name: str, *, ndim: int | tuple[int, ...]):
+    """A traced ``x`` as a float array of ``ndim`` dimensions (shape check only)."""
+    import jax.numpy as jnp
+
+    arr = jnp.asarray(x)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in allowed:
+        raise ValueError(
+            f"{name}: expected {' or '.join(map(str, allowed))}-D, got shape {arr.shape}"
+        )
+    return arr
 
 
 def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:

@@ -1,0 +1,312 @@
+r"""Gradients of the steady state by implicit differentiation (``jax.custom_vjp``).
+
+The quasispecies is the left Perron vector of ``W_T`` (``l W = rho l``, ``sum l = 1``)
+with right vector ``r`` (``W r = rho r``). Its derivatives need no backpropagation
+through the solver's iterations, only the two vectors and, for the population, one
+linear solve (memory ``O(S)`` on the iterative path):
+
+* growth: ``d log rho / d log W_e = l_i W_e r_j / (rho l.r)`` for a transition ``e``
+  from ``i`` to ``j`` -- the *stationary flux* of the selected measure, which sums to 1.
+  So ``d(T log rho) / dR_e`` is that flux (selection's own policy gradient) and
+  ``d log rho / dR_e`` is the flux over ``T``;
+* population: for a cotangent ``xbar``, ``xbar . dl = -l dW z`` where
+  ``(W - rho I) z = xbar - (xbar . l) 1`` and ``l . z = 0`` (a bordered solve on the
+  max-plus-balanced dense matrix of :mod:`quasispecies.kernels.perron`, or, on the
+  iterative path, a Neumann series of the Doob transform ``M = R^-1 W R / rho``, a
+  stochastic matrix, made lazy so a periodic graph converges).
+
+``log W_e = log pi0 + log P + R_e / T``, so the cotangents reach ``R``, ``pi0`` (on its
+support) and ``T``. At ``T = 0`` ``scaled_log_growth`` is the maximum cycle mean, whose
+subgradient is the ``T -> 0+`` flux (uniform over the critical cycles, shared by kernel
+weight); the population and ``log_growth`` are treated as locally constant there. The
+steady state of an irreducible ``W_T`` does not depend on ``x0`` (zero gradient);
+a reducible ``W_T`` is refused, as it has no unique Perron vector to differentiate.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from quasispecies.kernels.maxplus import max_plus_eigenvalue, strong_components
+from quasispecies.kernels.perron import balance, perron_vector
+from quasispecies.semiring import host
+from quasispecies.semiring.core import lse, normalise_pair, reduce_pair, softmax_pair
+
+__all__ = ["check_irreducible", "perron", "right_power_iteration"]
+
+
+def check_irreducible(next_state, prob, pi0) -> None:
+    """``ValueError`` unless the support graph of ``K = pi0 P`` is strongly connected
+    (concrete arrays; ``-inf`` rewards can only remove edges, which the solve then checks)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ns = np.asarray(next_state)
+    live = (np.asarray(pi0)[:, :, None] * np.asarray(prob)) > 0
+    S = ns.shape[0]
+    src = np.broadcast_to(np.arange(S)[:, None, None], ns.shape)[live]
+    graph = csr_matrix((np.ones(src.size), (src, ns[live])), shape=(S, S))
+    if connected_components(graph, directed=True, connection="strong")[0] != 1:
+        raise ValueError(
+            "mdp: W_T is reducible (its support graph is not strongly connected), so its "
+            "Perron vector is not unique and has no derivative: gradients of steady_state "
+            "need an irreducible W_T"
+        )
+
+
+# --------------------------------------------------------------------- dense (host)
+def _live_edges(ns, lk):
+    S = lk.shape[0]
+    live = np.isfinite(lk)
+    src = np.broadcast_to(np.arange(S)[:, None, None], lk.shape)
+    return live, src, S
+
+
+def _eval_temperature(T: float, r, live) -> float:
+    scale = float(np.max(np.abs(r[live]), initial=0.0))
+    return T if T > 0 else 1e-8 * max(1.0, scale)
+
+
+def _dense_matrices(ns, lk, r, T):
+    live, src, S = _live_edges(ns, lk)
+    seg = src[live] * S + ns[live]
+    A0 = np.full(S * S, -np.inf)
+    np.maximum.at(A0, seg, r[live])
+    Te = _eval_temperature(T, r, live)
+    A = Te * host.segment_lse(lk[live] + r[live] / Te, seg, S * S)
+    return A0.reshape(S, S), A.reshape(S, S), Te
+
+
+def _dense_forward(ns, prob, reward, pi0, T):
+    """Host: the balanced dense solve, both Perron vectors (NumPy, float64)."""
+    ns, lk, r = _host_arrays(ns, prob, reward, pi0)
+    T = float(T)
+    A0, A, Te = _dense_matrices(ns, lk, r, T)
+    if strong_components(A)[0] != 1:
+        raise ValueError(
+            "mdp: W_T is reducible, so its Perron vector is not unique and has no "
+            "derivative; gradients of steady_state need a strongly connected support graph"
+        )
+    mu, phi, B = balance(A, np.zeros_like(A), Te)
+    phi = phi - phi.max()
+    rho_B, y, resid = perron_vector(B, "left")
+    _, q, _ = perron_vector(B, "right")
+    with np.errstate(divide="ignore"):
+        logx = np.log(y) + phi / Te
+    logN = float(host.lse(logx))
+    x = np.exp(logx - logN)
+    log_rho_B = float(np.log(rho_B))
+    if T > 0:
+        log_growth, scaled = mu / T + log_rho_B, mu + T * log_rho_B
+    else:
+        scaled = max_plus_eigenvalue(A0)
+        log_growth = log_rho_B if scaled == 0 else float(np.sign(scaled) * np.inf)
+    stats = np.array([0.0, 1.0, resid])
+    return x, np.float64(log_growth), np.float64(scaled), stats, y, q, phi, np.float64(Te)
+
+
+def _host_arrays(ns, prob, reward, pi0):
+    ns, prob, reward, pi0 = (np.asarray(a) for a in (ns, prob, reward, pi0))
+    k = pi0[:, :, None] * prob
+    live = (k > 0) & (reward > -np.inf)
+    with np.errstate(divide="ignore"):
+        lk = np.where(live, np.log(np.where(live, k, 1.0)), -np.inf)
+    return ns, lk, np.where(live, reward, 0.0)
+
+
+def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, xbar):
+    """Host: per-transition flux and population terms ``(flux_e, pop_e)``, ``(S, A, B)``."""
+    ns, lk, r = _host_arrays(ns, prob, reward, pi0)
+    live, src, S = _live_edges(ns, lk)
+    Te = float(Te)
+    _, A, _ = _dense_matrices(ns, lk, r, Te)
+    mu, _, _ = balance(A, np.zeros_like(A), Te)
+    with np.errstate(over="ignore", invalid="ignore"):
+        B = np.where(np.isfinite(A), np.exp((phi[:, None] + A - mu - phi[None, :]) / Te), 0.0)
+        log_beta = np.where(live, (phi[src] + r - mu - phi[ns]) / Te + lk, -np.inf)
+    beta = np.exp(log_beta)
+    rho_B = float((y @ B).sum())
+    flux = y[src] * beta * q[ns] / (rho_B * float(y @ q))
+    pop = np.zeros_like(flux)
+    xbar = np.asarray(xbar, dtype=float)
+    if np.any(xbar != 0):
+        b = xbar - float(xbar @ x)
+        N = float(np.exp(host.lse(np.log(np.where(y > 0, y, 1.0)) + phi / Te, axis=None)))
+        M = np.zeros((S + 1, S + 1))
+        M[:S, :S] = B - rho_B * np.eye(S)
+        M[:S, S] = q
+        M[S, :S] = y
+        rhs = np.concatenate([np.exp(phi / Te) * b, [0.0]])
+        zeta = scipy.linalg.solve(M, rhs)[:S]
+        pop = y[src] * beta * zeta[ns] / N
+    return np.where(live, flux, 0.0), np.where(live, pop, 0.0)
+
+
+# ----------------------------------------------------------------- iterative (JAX)
+@partial(jax.jit, static_argnames=("max_iter",))
+def right_power_iteration(arrays, T, tol, max_iter: int):
+    r"""Right Perron vector ``W_T r = rho r`` (``sum r = 1``) by shifted power iteration
+    in the log domain, ``T > 0``: a gather over each state's successors (any layout)."""
+    ns, lk, rew = arrays
+    S = lk.shape[0]
+
+    def back(v):
+        U = (rew + v[ns]).reshape(S, -1)
+        return reduce_pair(U, lk.reshape(S, -1), T, axis=1)
+
+    def cond(state):
+        it, _, delta = state
+        return (it < max_iter) & (delta > tol)
+
+    def body(state):
+        it, v, _ = state
+        p = back(v)
+        g = reduce_pair(p.u, p.c, T, axis=0)
+        gu = jnp.where(jnp.isfinite(g.u), g.u, 0.0)
+        s = reduce_pair(jnp.stack([p.u, v + gu]), jnp.stack([p.c, jnp.zeros_like(v)]), T, axis=0)
+        nv, _, _ = normalise_pair(s.u, s.c, T)
+        zero = jnp.zeros_like(v)
+        delta = jnp.sum(jnp.abs(softmax_pair(nv, zero, T) - softmax_pair(v, zero, T)))
+        return it + 1, nv, delta
+
+    v0 = jnp.zeros(S, rew.dtype)
+    start = (jnp.zeros((), jnp.int32), v0, jnp.asarray(jnp.inf, rew.dtype))
+    it, v, _ = jax.lax.while_loop(cond, body, start)
+    return softmax_pair(v, jnp.zeros_like(v), T, axis=0), it
+
+
+def _power_edges(arrays, x, q, g, Te, xbar, tol, max_iter: int):
+    """Per-transition flux and population terms on the iterative path (``O(S)`` memory)."""
+    ns, lk, rew = arrays
+    S = lk.shape[0]
+    live = jnp.isfinite(lk)
+    src = jnp.broadcast_to(jnp.arange(S)[:, None, None], lk.shape)
+    logx = jnp.log(x)
+    logq = jnp.log(q)
+    log_xq = lse(logx + logq, axis=0)
+    log_flux = jnp.where(live, logx[src] + lk + (rew - g) / Te + logq[ns] - log_xq, -jnp.inf)
+    flux = jnp.exp(log_flux)
+    # Doob transform M_ij = W_ij r_j / (rho r_i): a stochastic matrix on the states with r > 0.
+    log_m = jnp.where(live, lk + (rew - g) / Te + logq[ns] - logq[src], -jnp.inf)
+    m = jnp.exp(jnp.where(q[src] > 0, log_m, -jnp.inf))
+    r_hat = q * jnp.exp(-log_xq)
+    b = xbar - jnp.dot(xbar, x)
+    rhs = jnp.where(r_hat > 0, b / jnp.where(r_hat > 0, r_hat, 1.0), 0.0)
+
+    def lazy(w):  # (M + I) / 2
+        return 0.5 * (jnp.sum(m * w[ns], axis=(1, 2)) + w)
+
+    def cond(state):
+        it, _, term = state
+        return (it < max_iter) & (jnp.max(jnp.abs(term)) > tol * (1.0 + jnp.max(jnp.abs(rhs))))
+
+    def body(state):
+        it, acc, term = state
+        return it + 1, acc + term, lazy(term)
+
+    _, acc, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), jnp.zeros(S), rhs))
+    w = -0.5 * acc
+    pi = x * r_hat
+    w = w - jnp.dot(pi, w) / jnp.sum(pi)
+    return flux, flux * w[ns]
+
+
+# ------------------------------------------------------------------ the custom VJP
+def _shape(S, dtype):
+    return jax.ShapeDtypeStruct((S,), dtype)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def perron(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
+    return _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0)[0]
+
+
+def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
+    S = reward.shape[0]
+    dt = reward.dtype
+    if solver == "dense":
+        scalar = jax.ShapeDtypeStruct((), dt)
+        shapes = (
+            _shape(S, dt),
+            scalar,
+            scalar,
+            jax.ShapeDtypeStruct((3,), dt),
+            _shape(S, dt),
+            _shape(S, dt),
+            _shape(S, dt),
+            scalar,
+        )
+        x, log_growth, scaled, stats, y, q, phi, Te = jax.pure_callback(
+            _dense_forward, shapes, ns, prob, reward, pi0, T, vmap_method="sequential"
+        )
+        res = (ns, prob, reward, pi0, T, log_growth, x, y, q, phi, Te)
+        return (x, log_growth, scaled, stats), res
+    from quasispecies.dynamics.steady import _power_iteration
+
+    arrays = _jax_arrays(ns, prob, reward, pi0)
+    finite = jnp.where(jnp.isfinite(arrays[1]), jnp.abs(arrays[2]), 0.0)
+    Te = jnp.where(T > 0, T, 1e-8 * jnp.maximum(1.0, jnp.max(finite)))
+    dense = solver == "power-dense"
+    x, g, it, delta, resid = _power_iteration(arrays, Te, x0, tol, dense, max_iter)
+    q, _ = right_power_iteration(arrays, Te, tol, max_iter)
+    safe_T = jnp.where(T > 0, T, 1.0)
+    log_growth = jnp.where(T > 0, g / safe_T, jnp.where(g == 0, 0.0, jnp.sign(g) * jnp.inf))
+    stats = jnp.stack([it.astype(dt), (delta <= tol).astype(dt), resid.astype(dt)])
+    res = (ns, prob, reward, pi0, T, log_growth, x, q, g, Te)
+    return (x, log_growth, g, stats), res
+
+
+def _jax_arrays(ns, prob, reward, pi0):
+    k = pi0[:, :, None] * prob
+    live = (k > 0) & (reward > -jnp.inf)
+    lk = jnp.where(live, jnp.log(jnp.where(live, k, 1.0)), -jnp.inf)
+    return ns, lk, jnp.where(live, reward, 0.0)
+
+
+def _perron_bwd(solver, tol, max_iter, res, cts):
+    xbar, gbar_log, gbar_scaled, _ = cts
+    ns, prob, reward, pi0, T, log_growth = res[:6]
+    dt = reward.dtype
+    if solver == "dense":
+        x, y, q, phi, Te = res[6:]
+        shapes = (jax.ShapeDtypeStruct(reward.shape, dt),) * 2
+        flux, pop = jax.pure_callback(
+            _dense_edges,
+            shapes,
+            ns,
+            prob,
+            reward,
+            pi0,
+            x,
+            y,
+            q,
+            phi,
+            Te,
+            xbar,
+            vmap_method="sequential",
+        )
+    else:
+        x, q, g, Te = res[6:]
+        flux, pop = _power_edges(
+            _jax_arrays(ns, prob, reward, pi0), x, q, g, Te, xbar, tol, max_iter
+        )
+    positive = T > 0
+    safe_T = jnp.where(positive, T, 1.0)
+    gl = jnp.where(jnp.isfinite(gbar_log) & positive, gbar_log, 0.0)
+    # cotangent of log W_e at T > 0; at T = 0 only scaled_log_growth has a (sub)gradient
+    omega = jnp.where(positive, (gl + gbar_scaled * T) * flux - pop, 0.0)
+    live = flux > 0
+    r = jnp.where(live, reward, 0.0)
+    reward_bar = jnp.where(positive, omega / safe_T, gbar_scaled * flux)
+    pi0_bar = jnp.where(pi0 > 0, jnp.sum(omega, axis=2) / jnp.where(pi0 > 0, pi0, 1.0), 0.0)
+    log_rho = jnp.where(positive, log_growth, 0.0)
+    T_bar = jnp.where(positive, gbar_scaled * log_rho - jnp.sum(omega * r) / safe_T**2, 0.0)
+    return None, None, reward_bar, pi0_bar, T_bar, None
+
+
+perron.defvjp(_perron_fwd, _perron_bwd)
