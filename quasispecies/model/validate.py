@@ -29,7 +29,7 @@ def traced_array(x, name: str, *, ndim: int | tuple[int, ...]):
 
     arr = jnp.asarray(x)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+        arr = arr.astype(jnp.result_type(float))
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in allowed:
         raise ValueError(
