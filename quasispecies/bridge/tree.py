@@ -193,7 +193,17 @@ class _TextExpander:
         return self.text((tok,))
 
 
-def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) -> TokenTree:
+def token_tree(
+    lm,
+    prompt,
+    depth: int,
+    top_k: int,
+    *,
+    progress: bool = False,
+    cache=None,
+    max_requests: int | None = None,
+    batch_size: int | None = None,
+) -> TokenTree:
     r"""Build the depth-``depth``, top-``top_k`` token tree of ``lm`` after ``prompt``.
 
     The tree is a deterministic MDP: state = prefix, action ``i`` = the ``i``-th most
@@ -213,7 +223,17 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
         Next tokens kept at every internal node (``k``); the tree has
         ``(k^(H+1) - 1) / (k - 1)`` states.
     progress : bool
-        Show a progress bar (one step per level).
+        Show a progress bar (tqdm; one step per node expanded, level by level).
+    cache : folder path or :class:`~quasispecies.bridge.tree_cache.TreeCache`, optional
+        Persistent ``prefix -> top-k`` answers: an interrupted build resumes from it, a
+        rebuild asks the model nothing, the tree is bit-identical either way.
+    max_requests : int, optional
+        Most next-token queries (uncached prefixes) this build may send;
+        :class:`~quasispecies.bridge.tree_cache.RequestBudgetExceeded` when more are
+        needed (the cache keeps what was answered; no tree is returned).
+    batch_size : int, optional
+        Prefixes per call to the model (each chunk is cached as it returns); default a
+        whole level per call.
 
     All nodes of one level are scored in one batched call that reuses the KV cache of
     the prompt (shared-prefix batching), so the cost is ``len(prompt)`` plus
@@ -276,7 +296,13 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=depth, desc="token tree", unit="level")
+        bar = tqdm(total=S - top_k**depth, desc="token tree", unit="node")
+    if cache is not None or max_requests is not None or batch_size is not None or progress:
+        from quasispecies.bridge.tree_cache import CachedExpander, TreeCache
+
+        if cache is not None and not isinstance(cache, TreeCache):
+            cache = TreeCache.for_model(cache, lm)
+        expand = CachedExpander(expand, cache, max_requests, batch_size, bar)
     for d in range(depth):
         ids, lps = expand([tokens[s] for s in level], n_query)
         new_level = []
@@ -294,7 +320,7 @@ def token_tree(lm, prompt, depth: int, top_k: int, *, progress: bool = False) ->
             new_level.extend(children.tolist())
         level = new_level
         if bar is not None:
-            bar.update(1)
+            bar.set_postfix(level=d + 1)
     if bar is not None:
         bar.close()
     for s in level:  # leaves: action 0 loops with reward 0; the others are not allowed

@@ -88,3 +88,40 @@ def prefix_mass_brute(prefix, leaves, q) -> np.ndarray:
         n = len(pre)
         out[s] = sum(qi for leaf, qi in zip(leaves, q, strict=True) if prefix[leaf][:n] == pre)
     return out
+
+
+class ToyLM:
+    """A tokenizer-backed toy language model over ``V`` letters (``a``, ``b``, ...): the
+    next-token law after a prefix is :func:`toy_logp` (optionally tilted by ``reward``).
+    Built on :class:`quasispecies.bridge.lm.LanguageModel`, so it has the whole front end;
+    ``queries`` counts the prefixes it was asked about."""
+
+    def __new__(cls, V: int = 7, seed: int = 0, reward=None, beta: float = 1.0, name=None):
+        from quasispecies.bridge.lm import LanguageModel
+
+        class _Toy(LanguageModel):
+            def __init__(self):
+                self.vocab_size = V
+                self.name = name or f"toy-{V}-{seed}"
+                self.queries = 0
+
+            def encode(self, text):
+                return [ord(c) - 97 for c in text]
+
+            def decode(self, ids):
+                return "".join(chr(97 + int(i)) for i in ids)
+
+            def _next_logprobs(self, prefixes):
+                self.queries += len(prefixes)
+                return np.stack([toy_logp(p, V, seed, reward, beta) for p in prefixes])
+
+            def _sequence_logprobs(self, seqs, top_k=0):
+                out = []
+                for x in seqs:
+                    lp = np.array(
+                        [toy_logp(x[:t], V, seed, reward, beta)[x[t]] for t in range(1, len(x))]
+                    )
+                    out.append((lp, None, None))
+                return out
+
+        return _Toy()
