@@ -31,12 +31,12 @@ from quasispecies.kernels.maxplus import (
     max_plus_eigenvalue,
     support_edges,
 )
-from quasispecies.model.files import atomic_write, dump_json, read_json
+from quasispecies.model.files import atomic_write, dump_json, read_json, read_npz
 from quasispecies.model.mdp import MDP, initial_population
 from quasispecies.model.validate import check_nonneg_int, check_temperature
 from quasispecies.semiring.core import scaled_lse
 
-__all__ = ["load_result", "save_result", "temperature_sweep"]
+__all__ = ["load_result", "read_checkpoint", "save_result", "temperature_sweep"]
 
 
 def _fingerprint(mdp: MDP, temperatures: np.ndarray, horizon, x0) -> str:
@@ -115,6 +115,32 @@ def _rows_for(
     return {"scaled_log_population": u, "population": xs, "value": value}
 
 
+def read_checkpoint(path, fingerprint: str, n_temperatures: int) -> tuple[int, dict[str, list]]:
+    """``(n_done, {name: [rows]})`` from a sweep checkpoint; ``(0, {})`` when it belongs to
+    another sweep (other fingerprint). ``ValueError`` naming the file (the ``--checkpoint``
+    flag) when it is damaged or its rows do not match its ``n_done``."""
+    where = f"checkpoint: {path}"
+    try:
+        z = read_npz(path, "sweep checkpoint; delete it to start the sweep over")
+    except ValueError as err:
+        raise ValueError(f"checkpoint: {err}") from None
+    fp, n = z.get("fingerprint"), z.get("n_done")
+    if fp is None or n is None or fp.shape != () or n.shape != () or n.dtype.kind not in "iu":
+        raise ValueError(f"{where}: not a sweep checkpoint (no scalar fingerprint and n_done)")
+    if str(fp) != fingerprint:
+        return 0, {}
+    n_done = int(n)
+    if not 0 <= n_done <= n_temperatures:
+        raise ValueError(f"{where}: n_done = {n_done} outside [0, {n_temperatures}]")
+    done = {k[4:]: [v] for k, v in z.items() if k.startswith("row_")}
+    for k, (v,) in done.items():
+        if v.ndim == 0 or len(v) != n_done or v.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{where}: row {k!r} has shape {v.shape} ({v.dtype}), not {n_done} rows"
+            )
+    return n_done, done
+
+
 def temperature_sweep(
     mdp: MDP,
     temperatures,
@@ -141,10 +167,7 @@ def temperature_sweep(
     n_done = 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        with np.load(ckpt, allow_pickle=False) as z:
-            if str(z["fingerprint"]) == fp:
-                n_done = int(z["n_done"])
-                done = {k[4:]: [z[k]] for k in z.files if k.startswith("row_")}
+        n_done, done = read_checkpoint(ckpt, fp, len(T))
     from tqdm.auto import tqdm
 
     show = progress if progress is not None else len(T) > chunk
@@ -205,5 +228,4 @@ def load_result(path) -> dict[str, np.ndarray]:
             return {k: _json_array(v) for k, v in doc.items()}
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: not a sweep result ({err})") from None
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return read_npz(path, "sweep result .npz file")

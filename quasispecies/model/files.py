@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ __all__ = [
     "from_jsonable",
     "jsonable",
     "read_json",
+    "read_npz",
     "write_json",
 ]
 
@@ -117,6 +121,44 @@ def read_json(path) -> Any:
         return from_jsonable(json.loads(text))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+
+#: What reading a damaged ``.npz`` can raise: a broken or truncated zip archive
+#: (``BadZipFile``, ``EOFError``, ``zlib.error`` from a corrupt deflate stream), a mutated
+#: zip header (``NotImplementedError``: unknown compression method or version;
+#: ``RuntimeError``: the encrypted flag), a bad ``.npy`` header, short data or a pickled
+#: array (``ValueError``), a missing member (``KeyError``), an I/O failure (``OSError``)
+#: or a header field out of range (``OverflowError``, ``struct.error``).
+NPZ_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    ValueError,
+    OSError,
+    OverflowError,
+    struct.error,
+)
+
+
+def read_npz(path, what: str = ".npz file") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive at ``path`` (pickled arrays refused).
+
+    ``ValueError`` ``"{path}: not a readable {what} (...)"`` when the file is damaged,
+    truncated, not a zip archive, a single ``.npy`` array or holds pickled data.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with z:
+                return {k: np.asarray(z[k]) for k in z.files}
+    except NPZ_ERRORS as err:
+        raise ValueError(f"{path}: not a readable {what} ({err})") from None
 
 
 def write_json(path, x: Any, **kwargs) -> Path:

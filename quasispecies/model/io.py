@@ -17,14 +17,12 @@ into place, so an interrupted or failed write never leaves a partial file.
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from quasispecies.model.files import atomic_write
+from quasispecies.model.files import atomic_write, read_npz
 from quasispecies.model.mdp import MDP
 from quasispecies.model.tables import SUFFIXES as TABLE_SUFFIXES, load_table_mdp, write_table
 from quasispecies.model.validate import check_distribution
@@ -57,23 +55,6 @@ def _decode(x, name: str, path) -> np.ndarray:
         raise ValueError(f"{path}: key {name!r} is not a rectangular array of numbers") from None
 
 
-#: What reading a damaged ``.npz`` can raise: a broken or truncated zip archive
-#: (``BadZipFile``, ``EOFError``, ``zlib.error`` from a corrupt deflate stream), a mutated
-#: zip header (``NotImplementedError``: unknown compression method or version;
-#: ``RuntimeError``: the encrypted flag), a bad ``.npy`` header or short data
-#: (``ValueError``), a missing member (``KeyError``) or an I/O failure (``OSError``).
-_NPZ_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,
-    KeyError,
-    ValueError,
-    OSError,
-)
-
-
 def _numbers(a: np.ndarray, name: str, path) -> np.ndarray:
     """``a`` if it holds numbers (bool, int or float), else ``ValueError`` naming ``path``."""
     if a.dtype.kind not in "biuf":
@@ -84,15 +65,7 @@ def _numbers(a: np.ndarray, name: str, path) -> np.ndarray:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """The numeric arrays of an ``.npz`` archive; ``ValueError`` naming the file if it is
     damaged, not an ``.npz`` archive, or holds non-numeric (or pickled) arrays."""
-    try:
-        with open(path, "rb") as fh:
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with z:
-                data = {k: np.asarray(z[k]) for k in z.files}
-    except _NPZ_ERRORS as err:
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from None
+    data = read_npz(path)
     return {k: _numbers(v, k, path) for k, v in data.items()}
 
 
