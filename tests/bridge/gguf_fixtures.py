@@ -31,8 +31,9 @@ SCALE_FIELDS = {
     "Q4_K": ((0, 2), 144),
     "Q5_K": ((0, 2), 176),
     "Q6_K": ((208,), 210),
+    "IQ4_NL": ((0,), 18),  # not accepted by the backend: for the refusal tests
 }
-BLOCK_VALUES = {"Q4_0": 32, "Q4_1": 32, "Q5_0": 32, "Q5_1": 32, "Q8_0": 32}
+BLOCK_VALUES = {"Q4_0": 32, "Q4_1": 32, "Q5_0": 32, "Q5_1": 32, "Q8_0": 32, "IQ4_NL": 32}
 
 
 def block_values(qtype: str) -> int:
@@ -74,7 +75,7 @@ def encode_matrix(rng, qtype: str, w: np.ndarray):
             return data, None, data.astype(np.float64)
         return data, t, quants.dequantize(data, t).astype(np.float64)
     out, inn = w.shape
-    nb = inn // 256
+    nb = inn // block_values(qtype)
     raw = random_blocks(rng, qtype, out * nb)
     dec = quants.dequantize(raw.reshape(out, -1), t)
     factor = float(np.sqrt(np.mean(w**2)) / np.sqrt(np.mean(dec.astype(np.float64) ** 2)))
@@ -135,10 +136,18 @@ def qwen_hf_weights(
     return w, cfg
 
 
+# merges whose use depends on the pre-tokenizer: digit runs, a space before a digit, and
+# an upper-case contraction ('LL)
+EXTRA_MERGES = ["1 2", "12 3", "Ġ 1", "' L", "'L L"]
+QWEN_MERGES = [*TINY_MERGES, *EXTRA_MERGES]
+
+
 def qwen_vocab() -> tuple[list[str], list[int]]:
-    """The tiny byte-level vocabulary plus Qwen's chat tokens (control type)."""
+    """The tiny byte-level vocabulary, the results of :data:`EXTRA_MERGES`, and Qwen's
+    chat tokens (control type)."""
     tokens, types = tiny_vocab()
-    return [*tokens, "<|im_start|>", "<|im_end|>"], [*types, 3, 3]
+    extra = ["12", "123", "Ġ1", "'L", "'LL"]
+    return [*tokens, *extra, "<|im_start|>", "<|im_end|>"], [*types, *[1] * len(extra), 3, 3]
 
 
 # ---------------------------------------------------------------------------- writer
@@ -182,9 +191,9 @@ def write_qwen_gguf(
     wr.add_tokenizer_pre(pre)
     wr.add_token_list(tokens)
     wr.add_token_types(types)
-    wr.add_token_merges(TINY_MERGES)
-    wr.add_eos_token_id(len(tokens) - 1)
-    wr.add_bos_token_id(len(tokens) - 3)
+    wr.add_token_merges(QWEN_MERGES)
+    wr.add_eos_token_id(tokens.index("<|im_end|>"))
+    wr.add_bos_token_id(tokens.index("<|end|>"))
     wr.add_add_bos_token(False)
     dec = {"norm": w["norm"], "layers": []}
 
