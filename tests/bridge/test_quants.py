@@ -178,8 +178,7 @@ def written(tmp_path_factory):
     """One GGUF holding a (4, 512) tensor of every supported type: the source matrices,
     the stored bytes, and the reader's tensors."""
     import gguf
-    from gguf import GGMLQuantizationType as Q
-    from gguf import quants
+    from gguf import GGMLQuantizationType as Q, quants
 
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("quants") / "all.gguf"
@@ -209,8 +208,7 @@ def written(tmp_path_factory):
 
 @pytest.mark.parametrize("name", SUPPORTED_TENSOR_TYPES)
 def test_reader_equals_gguf_dequantize(written, name):
-    from gguf import GGMLQuantizationType as Q
-    from gguf import quants
+    from gguf import GGMLQuantizationType as Q, quants
 
     _src, stored, tensors = written
     got = dequantize_tensor(tensors[name])
