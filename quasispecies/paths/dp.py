@@ -38,7 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from quasispecies.model.mdp import MDP, check_mdp, initial_population
-from quasispecies.model.validate import check_nonneg_int, check_temperature
+from quasispecies.model.validate import (
+    check_nonneg_int,
+    check_temperature,
+    is_traced,
+    traced_array,
+)
 from quasispecies.paths.enumeration import Paths, canonical_arrays, log0, path_log_weight
 from quasispecies.semiring import (
     Entropy,
@@ -88,7 +93,7 @@ def _jax_arrays(mdp: MDP):
     return jnp.asarray(ns), jnp.asarray(lk), jnp.asarray(r)
 
 
-def _sweep(fn, Ts: np.ndarray, sweep: bool):
+def _sweep(fn, Ts, sweep: bool):
     if sweep:
         return jax.vmap(fn)(jnp.asarray(Ts))
     return fn(jnp.asarray(Ts))
@@ -179,10 +184,53 @@ def _stats_kernel(ns, lk, r, logx0, T, horizon: int):
     return tuple(x[0] for x in tot)
 
 
+def traced_call(mdp, T, x0=None) -> bool:
+    """True when a path DP is being differentiated or traced (``jax.grad``, ``jit``,
+    ``vmap``) through the MDP's rewards / ``pi0``, ``T`` or ``x0``."""
+    return is_traced(T, x0) or (isinstance(mdp, MDP) and mdp.traced)
+
+
+def _traced_prepare(mdp: MDP, T, x0):
+    """``(arrays, log x0, T, sweep)`` as JAX values for traced inputs (shapes checked only).
+
+    The MDP's arrays come from :meth:`MDP.traced_arrays` (zero ``pi0`` / ``P`` and ``-inf``
+    rewards give ``log K = -inf`` with zero, not NaN, gradients). Duplicated successors
+    (one ``(s, a, s')`` listed twice) are one path only when their rewards are equal
+    (:func:`~quasispecies.paths.enumeration.canonical_arrays`), which a traced reward
+    cannot be asked, so they are refused.
+    """
+    if not mdp.dense and mdp.num_successors > 1:
+        ns = np.asarray(mdp.next_state)
+        live = np.asarray(mdp.prob) > 0
+        key = np.where(live, ns, -1 - np.arange(ns.shape[2]))
+        srt = np.sort(key, axis=2)
+        if (srt[:, :, 1:] == srt[:, :, :-1]).any():
+            raise ValueError(
+                "mdp: a successor list repeats a next state; such paths merge only when their "
+                "rewards are equal, which traced rewards cannot be asked: merge the duplicates "
+                "before differentiating"
+            )
+    arrays = mdp.traced_arrays()
+    dtype = arrays[2].dtype
+    Tj = traced_array(T, "T", ndim=(0, 1)).astype(dtype)
+    if is_traced(x0):
+        x = traced_array(x0, "x0", ndim=1)
+        if x.shape != (mdp.num_states,):
+            raise ValueError(f"x0: expected length {mdp.num_states}, got {x.shape[0]}")
+        x = x.astype(dtype)
+    else:
+        x = jnp.asarray(initial_population(mdp, x0), dtype=dtype)
+    pos = x > 0
+    logx0 = jnp.where(pos, jnp.log(jnp.where(pos, x, 1.0)), -jnp.inf)
+    return arrays, logx0, Tj, Tj.ndim == 1
+
+
 def _prepare(mdp, T, horizon, x0):
     """Validated ``(arrays, log x0, Ts, sweep, horizon)`` for the forward-backward DPs."""
     mdp = check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")
+    if traced_call(mdp, T, x0):
+        return (*_traced_prepare(mdp, T, x0), horizon)
     Ts, sweep = check_temperature(T)
     x0 = initial_population(mdp, x0)
     return _jax_arrays(mdp), jnp.asarray(log0(x0)), Ts, sweep, horizon
@@ -200,10 +248,11 @@ def trajectory_stats(mdp, T, horizon: int, x0=None) -> TrajectoryStats:
     Li & Eisner (2009).
     """
     arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
-    u, c, h, g, kk = (
-        np.asarray(a)
-        for a in _sweep(lambda t: _stats_kernel(*arrays, logx0, t, horizon), Ts, sweep)
-    )
+    out = _sweep(lambda t: _stats_kernel(*arrays, logx0, t, horizon), Ts, sweep)
+    if traced_call(mdp, T, x0):
+        u, c, h, g, kk = out
+    else:
+        u, c, h, g, kk = (np.asarray(a) for a in out)
     return TrajectoryStats(u, c, h, g, kk, -h - kk)
 
 
@@ -239,13 +288,25 @@ def selected_policy(mdp, T, horizon: int) -> np.ndarray:
     ``W_T[s, s'] = sum_a pi0[s,a] P[s,a,s'] exp(R[s,a,s']/T)`` acts on the column vector
     ``z`` here (populations are row vectors, ``n_{t+1} = n_t W_T``). For deterministic ``P``
     this is the soft-Bellman / LMDP optimal policy (E. Todorov, PNAS 106, 2009).
+
+    Differentiable (``jax.grad`` / ``jacrev`` / ``jit`` / ``vmap``; a JAX array is then
+    returned) with respect to the rewards, ``pi0`` (on its support) and ``T > 0``.
     """
+    if traced_call(mdp, T):
+        return _traced_policy(mdp, T, horizon)
     mdp = check_mdp(mdp)
     horizon = check_nonneg_int(horizon, "horizon")
     Ts, sweep = check_temperature(T)
     arrays = _jax_arrays(mdp)
     pi, _, _ = _sweep(lambda t: _policy_kernel(*arrays, t, horizon), Ts, sweep)
     return np.asarray(pi)
+
+
+def _traced_policy(mdp, T, horizon: int):
+    mdp = check_mdp(mdp)
+    horizon = check_nonneg_int(horizon, "horizon")
+    arrays, _, Ts, sweep = _traced_prepare(mdp, T, None)
+    return _sweep(lambda t: _policy_kernel(*arrays, t, horizon), Ts, sweep)[0]
 
 
 @partial(jax.jit, static_argnames=("horizon",))
@@ -269,7 +330,8 @@ def state_marginals(mdp, T, horizon: int, x0=None) -> np.ndarray:
     (``beta_t = W_T beta_{t+1}``); forward-backward in the log semiring (Goodman 1999).
     """
     arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
-    return np.asarray(_sweep(lambda t: _marginal_kernel(*arrays, logx0, t, horizon), Ts, sweep))
+    out = _sweep(lambda t: _marginal_kernel(*arrays, logx0, t, horizon), Ts, sweep)
+    return out if traced_call(mdp, T, x0) else np.asarray(out)
 
 
 # ------------------------------------------------------------ shares of the total

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from quasispecies.model.validate import is_traced, traced_array
 from quasispecies.selection.validate import check_dist_reward, check_n
 
 __all__ = [
@@ -63,8 +64,9 @@ class BestOfN(NamedTuple):
     n: jax.Array
 
 
-def _tie_masses(p: jax.Array, r: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Per outcome: mass strictly above its reward, mass at or above it, and its tie group.
+def _tie_masses(p: jax.Array, r: jax.Array):
+    """Per outcome: mass strictly above its reward, mass at or above it, its tie group, and
+    whether ``F(y)`` and ``F(y-)`` are exactly 0.
 
     Upper tails (not ``F``) are accumulated so that ``F`` close to 1 keeps its precision:
     ``log F = log1p(-tail)``.
@@ -80,13 +82,22 @@ def _tie_masses(p: jax.Array, r: jax.Array) -> tuple[jax.Array, jax.Array, jax.A
     # The group's mass summed from its own entries (a difference of cumulative sums
     # would cancel catastrophically for a rare group next to a heavy one).
     g = jax.ops.segment_sum(p, lo, num_segments=p.shape[0])[lo]
-    return above, at_or_above, g
+    # F(y) = 0 (F(y-) = 0) exactly when nothing of positive mass ranks at or below (below)
+    # y: read from prefix sums, whose zeros are exact, so log F is -inf there, not log1p(-1).
+    prefix = jnp.concatenate([jnp.zeros((1,), p.dtype), jnp.cumsum(ps)])
+    return above, at_or_above, g, prefix[hi] <= 0, prefix[lo] <= 0
+
+
+def _log_cdf(tail: jax.Array, zero: jax.Array) -> jax.Array:
+    """``log(1 - tail)``, ``-inf`` where ``zero``, with finite gradients on both branches."""
+    safe = jnp.where(zero, 0.0, jnp.minimum(tail, 1.0))
+    return jnp.where(zero, -jnp.inf, jnp.log1p(-safe))
 
 
 def _best_of_n_one(p: jax.Array, r: jax.Array, n: jax.Array) -> BestOfN:
-    above, at_or_above, g = _tie_masses(p, r)
-    logF = jnp.log1p(-jnp.minimum(above, 1.0))
-    logFm = jnp.log1p(-jnp.minimum(at_or_above, 1.0))
+    above, at_or_above, g, F_zero, Fm_zero = _tie_masses(p, r)
+    logF = _log_cdf(above, F_zero)
+    logFm = _log_cdf(at_or_above, Fm_zero)
     # log(F^n - F-^n) = n log F + log(-expm1(n (log F- - log F))), -inf when F- = F.
     diff = n * (logFm - logF)
     gap = -jnp.expm1(jnp.where(jnp.isfinite(diff), diff, -jnp.inf))
@@ -128,7 +139,15 @@ def best_of_n_stats(p, r, n) -> BestOfN:
     axis). Ties in ``r`` (exact equality) share their group's mass in proportion to
     ``p``: that is what picking uniformly among tied draws gives.
     """
-    p, r = check_dist_reward(p, r, "p", "r")
+    if is_traced(p, r):
+        p = traced_array(p, "p", ndim=1)
+        r = traced_array(r, "r", ndim=1)
+        if r.shape != p.shape:
+            raise ValueError(f"r: expected shape {p.shape} to match p, got {r.shape}")
+        dtype = jnp.result_type(p.dtype, r.dtype)
+        p, r = p.astype(dtype), r.astype(dtype)
+    else:
+        p, r = check_dist_reward(p, r, "p", "r")
     n_arr, sweep = check_n(n)
     res = _best_of_n_kernel(jnp.asarray(p), jnp.asarray(r), jnp.asarray(np.atleast_1d(n_arr)))
     if sweep:
@@ -152,6 +171,9 @@ def best_of_n(p, r, n) -> jax.Array:
     ----------
     p : (N,) distribution; r : (N,) rewards (``-inf`` ranks lowest); n : int >= 1, or a
         1-D array of them (adds a leading axis).
+
+    Differentiable with respect to ``p`` (and, trivially, ``r``: the law is locally
+    constant in ``r``), see :func:`best_of_n_stats`.
     """
     return best_of_n_stats(p, r, n).probs
 

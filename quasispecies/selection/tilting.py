@@ -19,7 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from quasispecies.model.validate import as_float_array, check_distribution
+from quasispecies.model.validate import (
+    as_float_array,
+    check_distribution,
+    is_traced,
+    traced_array,
+)
 from quasispecies.selection.validate import check_beta, check_dist_reward, check_rate
 from quasispecies.semiring import lse
 
@@ -61,7 +66,22 @@ def _tilt_kernel(p0: jax.Array, r: jax.Array, inv_beta: jax.Array) -> tuple[jax.
     return jnp.exp(logp), logZ
 
 
+def _tilt_traced(p0, r, beta, p_name, r_name):
+    """The tilt with traced inputs (``jax.grad`` / ``jit`` / ``vmap``): shapes checked,
+    values the caller's contract (``p0`` a distribution, ``beta > 0``)."""
+    p0 = traced_array(p0, p_name, ndim=1)
+    r = traced_array(r, r_name, ndim=1)
+    if r.shape != p0.shape:
+        raise ValueError(f"{r_name}: expected shape {p0.shape} to match {p_name}, got {r.shape}")
+    b = traced_array(beta, "beta", ndim=(0, 1))
+    dtype = jnp.result_type(p0.dtype, r.dtype, b.dtype)
+    p, logZ = _tilt_kernel(p0.astype(dtype), r.astype(dtype), 1.0 / jnp.atleast_1d(b).astype(dtype))
+    return (p, logZ, b) if b.ndim == 1 else (p[0], logZ[0], b)
+
+
 def _tilt_checked(p0, r, beta, p_name="p0", r_name="r"):
+    if is_traced(p0, r, beta):
+        return _tilt_traced(p0, r, beta, p_name, r_name)
     p0, r = check_dist_reward(p0, r, p_name, r_name)
     b, sweep = check_beta(beta)
     live = (p0 > 0) & np.isfinite(r)
@@ -97,6 +117,11 @@ def tilt(p0, r, beta) -> jax.Array:
     Returns
     -------
     (N,) or (B, N) float64 array summing to 1 along the last axis.
+
+    Differentiable (``jax.grad`` / ``jacrev`` / ``jit`` / ``vmap``) with respect to ``r``,
+    ``p0`` (on its support: zero-mass and ``-inf``-reward outcomes get gradient 0, never
+    NaN) and ``beta``: ``d p_beta(y) / d r(z) = p_beta(y) (1[y = z] - p_beta(z)) / beta``.
+    Traced inputs are shape-checked only; their values are the caller's contract.
     """
     return _tilt_checked(p0, r, beta)[0]
 
@@ -104,7 +129,8 @@ def tilt(p0, r, beta) -> jax.Array:
 def tilt_log_partition(p0, r, beta) -> jax.Array:
     r"""``beta log Z_beta = beta log sum_y p0(y) exp(r(y) / beta)``: the optimal value of
     ``E_p[r] - beta KL(p || p0)`` (Donsker–Varadhan; Korbak et al. 2022). Scalar, or
-    ``(B,)`` for a sweep of ``beta``."""
+    ``(B,)`` for a sweep of ``beta``. Differentiable as :func:`tilt`:
+    ``d / d r = p_beta``, ``d / d beta = log Z_beta - E_{p_beta}[r] / beta = -KL(p_beta || p0)``."""
     _, logZ, b = _tilt_checked(p0, r, beta)
     return jnp.asarray(b) * logZ
 

@@ -5,7 +5,8 @@ Modules: :mod:`.space` (``SequenceSpace`` and its memory budget), :mod:`.genotyp
 (``GenotypeModel``: all ``k**L`` genotypes, Lanczos steady state, log-domain dynamics),
 :mod:`.classes` (``ClassModel``: the exact ``L + 1`` Hamming-class lumping),
 :mod:`.landscapes` (the builders), :mod:`.threshold` (``error_threshold``), :mod:`.common`
-(the result both models build). Row vectors throughout: ``x' ∝ x diag(f^(1/T)) Q``,
+(the result both models build), :mod:`.gradients` (``log_growth`` /
+``scaled_log_growth``: differentiable in the landscape and ``T``, implicit differentiation). Row vectors throughout: ``x' ∝ x diag(f^(1/T)) Q``,
 ``Q = ⊗_i ((1-mu_i) I + mu_i/(k-1) (J - I))``, genotypes in lexicographic order.
 M. Eigen, *Naturwissenschaften* 58, 465 (1971).
 """
@@ -14,6 +15,11 @@ from __future__ import annotations
 
 from quasispecies.sequence.classes import ClassModel as ClassModel
 from quasispecies.sequence.genotype import GenotypeModel as GenotypeModel
+from quasispecies.sequence.gradients import (
+    log_growth as log_growth,
+    scaled_log_growth as scaled_log_growth,
+    selection_flux as selection_flux,
+)
 from quasispecies.sequence.landscapes import (
     additive as additive,
     class_landscape as class_landscape,
@@ -41,7 +47,10 @@ __all__ = [
     "class_landscape",
     "error_threshold",
     "fitness_landscape",
+    "log_growth",
     "multiplicative",
     "nk_landscape",
+    "scaled_log_growth",
+    "selection_flux",
     "single_peak",
 ]
