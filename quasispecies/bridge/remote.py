@@ -208,6 +208,10 @@ class RemoteLM:
                     isinstance(served, str) and not served.startswith(text)
                 ):
                     raise ValueError("echo=true was ignored (the prompt tokens did not come back)")
+                if rec.logprobs and rec.logprobs[0] is not None:
+                    # the first echoed token has no condition: a number there means the
+                    # server sent the generated token's log-prob only (llama-server)
+                    raise ValueError("echo=true gave no prompt log-probabilities")
             else:
                 rec = parse_vllm_prompt_logprobs({"choices": [ch]})
                 offsets = None

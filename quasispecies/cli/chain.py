@@ -1,4 +1,4 @@
-"""``quasispecies chain``: iterative chaining with self-evaluation on the embedded LM vs
+"""``quasispecies chain``: iterative chaining with self-evaluation on an LM (--lm SPEC) vs
 filter_rounds.
 
 The model answers bundled factual questions, rates each answer by the log-odds of
@@ -6,6 +6,8 @@ The model answers bundled factual questions, rates each answer by the log-odds o
 answers again with the kept Q/A pairs as context. Reports TPR/FPR of the
 self-evaluation and the error rate per round observed vs predicted by
 filter_rounds(eps0, tpr, fpr). The result file is written after every round and resumed.
+--lm SPEC picks the model: embedded (default) | gguf:PATH | hf:PATH |
+http://HOST:PORT/v1[#MODEL] (vLLM, llama.cpp's llama-server, `quasispecies lm serve`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,20 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from quasispecies.cli.options import add_json, add_path, check_at_least, flag_errors, print_json
+from quasispecies.cli.options import (
+    add_json,
+    add_lm,
+    add_path,
+    check_at_least,
+    flag_errors,
+    load_lm_flag,
+    print_json,
+)
 from quasispecies.model.files import read_json
 
 
 def arguments(p) -> None:
+    add_lm(p)
     add_path(p, "--questions", "JSONL of {id, question, answers}; default the bundled set")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N questions")
     p.add_argument(
@@ -137,14 +148,13 @@ def run(args) -> int:
             raise ValueError(f"--result: {result_path} holds no finished round")
         summary = summarise(result)
     else:
-        from quasispecies.bridge import default_lm
-
         with flag_errors({"path": "--questions"}):
             questions = load_questions(args.questions)
         if args.limit is not None:
             questions = questions[: args.limit]
+        lm = load_lm_flag(args.lm)
         result = run_chain(
-            default_lm(),
+            lm,
             questions,
             rounds=args.rounds,
             buffer=args.buffer,

@@ -3,9 +3,10 @@ re-heating, attractors.
 
 Tilts a distribution by a reward (the KL-regularised RL optimum) over a sweep of
 strengths 1/beta and re-samples it at temperatures tau. Domains: a Zipf prior with a
-Gaussian reward, an MDP's path distribution (tilt by the return at 1/T), and with --lm
-the embedded LM's token tree tilted by its self-evaluation reward (sequence and token
-level). Writes collapse.json and the figures collapse_entropy.png,
+Gaussian reward, an MDP's path distribution (tilt by the return at 1/T), and with
+--lm [SPEC] an LM's token tree tilted by its self-evaluation reward (sequence and token
+level; SPEC: embedded, the default of a bare --lm | gguf:PATH | hf:PATH |
+http://HOST:PORT/v1[#MODEL]). Writes collapse.json and the figures collapse_entropy.png,
 collapse_attractor.png.
 """
 
@@ -18,12 +19,14 @@ import numpy as np
 from quasispecies.cli.options import (
     add_horizon,
     add_json,
+    add_lm,
     add_out,
     add_path,
     add_start,
     check_at_least,
     check_start,
     flag_errors,
+    load_lm_flag,
     parse_grid,
     print_json,
 )
@@ -40,8 +43,11 @@ def arguments(p) -> None:
     )
     add_horizon(p, default=6, help="path horizon")
     add_start(p, help="start state for --mdp (default: the file's x0, else state 0)")
-    p.add_argument(
-        "--lm", action="store_true", help="add the LM token-tree panel (loads the embedded LM)"
+    add_lm(
+        p,
+        optional=True,
+        help="add the LM token-tree panel on model SPEC: embedded (a bare --lm) | gguf:PATH "
+        "| hf:PATH | http://HOST:PORT/v1[#MODEL]",
     )
     p.add_argument(
         "--question",
@@ -78,9 +84,11 @@ def run(args) -> int:
     check_at_least(args.n, "--n", 2)
     check_at_least(args.seed, "--seed", 0)
     check_at_least(args.horizon, "--horizon", 1)
-    if args.lm:
+    lm = None
+    if args.lm is not None:
         check_at_least(args.depth, "--depth", 1)
         check_at_least(args.top_k, "--top-k", 1)
+        lm = load_lm_flag(args.lm)  # a bad --lm is refused before any work
     strengths = cs.DEFAULT_STRENGTHS
     if args.strengths is not None:
         grid = parse_grid(args.strengths, "--strengths", example="0.5,1,3")
@@ -100,12 +108,10 @@ def run(args) -> int:
         if args.start is not None:
             x0 = np.eye(mdp.num_states)[check_start(args.start, mdp.num_states)]
         study["paths"] = cs.paths_study(mdp, args.horizon, x0, strengths, taus)
-    if args.lm:
-        from quasispecies.bridge import default_lm
-
+    if lm is not None:
         with flag_errors({"depth": "--depth", "top_k": "--top-k"}):
             study["lm_tree"] = cs.lm_tree_study(
-                default_lm(), args.question, args.depth, args.top_k, strengths, taus
+                lm, args.question, args.depth, args.top_k, strengths, taus
             )
     study["attractor"] = cs.attractor_study()
     out = Path(args.out)

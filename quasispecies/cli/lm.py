@@ -9,7 +9,9 @@ log-probs.
     quasispecies lm figures [--out figures] [--json]
     quasispecies lm serve  [--host 127.0.0.1] [--port 8000]
 
-Every command uses the embedded model unless --gguf PATH names another Llama GGUF.
+Every command takes --lm SPEC: embedded (default) | gguf:PATH | hf:PATH |
+http://HOST:PORT/v1[#MODEL] (an OpenAI-compatible server: vLLM, llama.cpp, `lm serve`);
+--gguf PATH is the deprecated alias of --lm gguf:PATH.
 A tree written with `lm tree --out table.csv` runs with `quasispecies sweep table.csv`.
 """
 
@@ -23,10 +25,12 @@ import time
 from quasispecies.cli.options import (
     add_gguf,
     add_json,
+    add_lm,
     add_out,
     add_temperatures,
     check_suffix,
     flag_errors,
+    load_lm_flag,
     parse_temperatures,
     print_json,
 )
@@ -62,6 +66,8 @@ def arguments(p) -> None:
         q = sub.add_parser(name, help=help, description=help)
         if prompt:
             q.add_argument("--prompt", required=True, help="the prompt text (non-empty)")
+        if name != "parse":
+            add_lm(q)
         add_gguf(q)
         add_json(q, help=json)
         q.set_defaults(func=_named(func))
@@ -121,12 +127,7 @@ def arguments(p) -> None:
 
 
 def _model(args):
-    from quasispecies.bridge import GGUFModel, default_lm
-
-    if args.gguf is None:
-        return default_lm()
-    with flag_errors({"path": "--gguf"}):
-        return GGUFModel(args.gguf)
+    return load_lm_flag(args.lm, gguf=args.gguf)
 
 
 def _emit(args, doc: dict, lines: list[str]) -> int:
@@ -171,11 +172,17 @@ def run_tree(args) -> int:
 
 
 def run_score(args) -> int:
+    from quasispecies.bridge import has_tokenizer
+
     lm = _model(args)
-    ctx, cont = lm.encode_pair(args.prompt, args.continuation)
-    lps = lm.continuation_logprobs(ctx, cont)
+    if has_tokenizer(lm):
+        ctx, cont = lm.encode_pair(args.prompt, args.continuation)
+        lps = lm.continuation_logprobs(ctx, cont)
+        toks = [lm.token_text(i) for i in cont]
+    else:  # tokens as the server spells them: the tail of the echoed joint text
+        lps = lm.continuation_logprobs(args.prompt, args.continuation)
+        toks = list(lm.token_logprobs(args.prompt + args.continuation).tokens[-len(lps) :])
     total = float(lps.sum())
-    toks = [lm.token_text(i) for i in cont]
     doc = {
         "prompt": args.prompt,
         "continuation": args.continuation,
@@ -195,7 +202,7 @@ def run_next(args) -> int:
     doc = {
         "prompt": args.prompt,
         "tokens": list(nt.tokens),
-        "token_ids": list(nt.token_ids),
+        "token_ids": None if nt.token_ids is None else list(nt.token_ids),
         "logprobs": list(nt.logprobs),
     }
     lines = [
@@ -268,11 +275,13 @@ def run_figures(args) -> int:
 
 
 def run_serve(args) -> int:
-    from quasispecies.bridge import serve
+    from quasispecies.bridge import has_tokenizer, serve
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: must be in [0, 65535], got {args.port}")
     lm = _model(args)
+    if not has_tokenizer(lm):
+        raise ValueError(f"--lm: serving needs a model with a local tokenizer, not {args.lm!r}")
     try:
         server, url = serve(lm, args.host, args.port)
     except OSError as err:

@@ -26,6 +26,7 @@ __all__ = [
     "add_gguf",
     "add_horizon",
     "add_json",
+    "add_lm",
     "add_mdp_file",
     "add_out",
     "add_path",
@@ -36,6 +37,7 @@ __all__ = [
     "check_start",
     "check_suffix",
     "flag_errors",
+    "load_lm_flag",
     "parse_grid",
     "parse_range",
     "parse_temperatures",
@@ -109,12 +111,12 @@ def add_start(parser, *, default: int | None = None, help: str) -> None:
 
 
 def add_gguf(parser) -> None:
-    """``--gguf PATH``: a Llama-family GGUF file instead of the embedded model."""
+    """``--gguf PATH``: deprecated alias of ``--lm gguf:PATH`` (:func:`add_lm`)."""
     parser.add_argument(
         "--gguf",
         default=None,
         metavar="PATH",
-        help="a Llama-family GGUF file (default: the embedded SmolLM2-135M)",
+        help="deprecated: use --lm gguf:PATH",
     )
 
 
@@ -233,3 +235,50 @@ def print_json(doc, **kwargs) -> int:
     arrays as lists, ``inf`` as JSON's ``Infinity``, NaN as ``null``); returns the exit code 0."""
     print(dump_json(doc, **kwargs), flush=True)
     return 0
+
+
+# ------------------------------------------------------------------ the model flag
+
+
+def add_lm(parser, *, optional: bool = False, help: str | None = None) -> None:
+    """``--lm SPEC``: which language model (``embedded`` | ``gguf:PATH`` | ``hf:PATH`` |
+    ``http://HOST:PORT/v1[#MODEL]``; :func:`quasispecies.bridge.load_lm`).
+
+    With ``optional=True`` the flag also switches a panel on: absent -> ``None``, a bare
+    ``--lm`` -> ``embedded`` (``collapse --lm``).
+    """
+    forms = "embedded | gguf:PATH | hf:PATH | http://HOST:PORT/v1[#MODEL]"
+    if optional:
+        parser.add_argument(
+            "--lm",
+            nargs="?",
+            const="embedded",
+            default=None,
+            metavar="SPEC",
+            help=help or f"language model: {forms} (a bare --lm: embedded)",
+        )
+    else:
+        parser.add_argument(
+            "--lm",
+            default="embedded",
+            metavar="SPEC",
+            help=help or f"language model: {forms} (default embedded)",
+        )
+
+
+def load_lm_flag(spec: str, *, gguf: str | None = None):
+    """The model of ``--lm SPEC`` (errors name ``--lm``); ``gguf`` is the deprecated
+    ``--gguf PATH`` alias (``--lm gguf:PATH``), refused together with another ``--lm``."""
+    from quasispecies.bridge.spec import load_lm
+
+    if gguf is not None:
+        if spec not in (None, "embedded"):
+            raise ValueError(
+                f"--gguf: give either --gguf (deprecated) or --lm, not both ({spec!r})"
+            )
+        from quasispecies.bridge.gguf_model import GGUFModel
+
+        with flag_errors({"path": "--gguf"}):
+            return GGUFModel(gguf)
+    with flag_errors({"path": "--lm", "model_or_path": "--lm"}):
+        return load_lm(spec, name="--lm")

@@ -53,7 +53,7 @@ from quasispecies.experiments.questions import (
     is_correct,
     load_questions,
     roc_auc,
-    self_evaluate,
+    self_evaluate_many,
 )
 
 __all__ = ["RESULT_VERSION", "run_chain", "summarise"]
@@ -99,7 +99,9 @@ def run_chain(
 
     Parameters
     ----------
-    lm : a :class:`quasispecies.bridge.LanguageModel`.
+    lm : any :class:`quasispecies.bridge.protocol.LM`: the embedded model, a local
+        GGUF/HF model, or a server (``qs.bridge.load_lm("http://127.0.0.1:8000/v1#MODEL")``;
+        the survey scores are then batched echo requests, the answers greedy completions).
     questions : default :func:`load_questions`.
     rounds : chaining rounds after round 0.
     buffer : passing Q/A pairs put in the context of the next round.
@@ -185,16 +187,19 @@ def run_chain(
                 fmt,
                 with_logprobs=True,
             )
+            margins = (
+                self_evaluate_many(lm, q.question, [a for a, _, _ in cands], fmt)
+                if evaluator == "survey"
+                else [lp / n for _, lp, n in cands]
+            )
             rated = [
                 {
                     "answer": a,
                     "correct": is_correct(a, q.answers),
-                    "margin": (
-                        self_evaluate(lm, q.question, a, fmt) if evaluator == "survey" else lp / n
-                    ),
+                    "margin": m,
                     "likelihood": lp / n,
                 }  # mean log-prob per generated token
-                for a, lp, n in cands
+                for (a, lp, n), m in zip(cands, margins, strict=True)
             ]
             items.append(
                 {

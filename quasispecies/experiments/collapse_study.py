@@ -123,7 +123,8 @@ def lm_tree_study(
     taus=None,
     fmt=None,
 ) -> dict[str, Any]:
-    """A token tree of ``lm`` answering ``question`` (chat format), tilted by the
+    """A token tree of ``lm`` (any :class:`~quasispecies.bridge.protocol.LM`, a server
+    too) answering ``question`` (chat format), tilted by the
     self-evaluation reward of each leaf (:func:`quasispecies.experiments.questions.self_evaluate`).
 
     Sequence level: ``p0(y) ∝ p(y)`` over the leaves, tilted to ``p0 exp(lambda m(y))``
@@ -133,7 +134,7 @@ def lm_tree_study(
     the untuned model sampled the same way.
     """
     from quasispecies.bridge import token_tree
-    from quasispecies.experiments.questions import ChatFormat, self_evaluate
+    from quasispecies.experiments.questions import ChatFormat, self_evaluate_many
 
     strengths = np.asarray(DEFAULT_STRENGTHS if strengths is None else strengths, dtype=float)
     taus = np.asarray(DEFAULT_TAUS if taus is None else taus, dtype=float)
@@ -142,7 +143,9 @@ def lm_tree_study(
     tree = col.tree_from_token_tree(tt)
     leaves = tree.leaves
     texts = [tt.texts[s] for s in leaves]
-    reward = np.array([self_evaluate(lm, question, fmt.clean(t) or t.strip(), fmt) for t in texts])
+    reward = np.array(
+        self_evaluate_many(lm, question, [fmt.clean(t) or t.strip() for t in texts], fmt)
+    )
     p0 = col.tree_sequence_probs(tree)
     out = _grid_dict(p0, reward, strengths, taus)
     tok = np.zeros((len(strengths), len(taus)))

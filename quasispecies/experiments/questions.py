@@ -35,6 +35,7 @@ __all__ = [
     "load_questions",
     "roc_auc",
     "self_evaluate",
+    "self_evaluate_many",
     "shared_prefix_scores",
 ]
 
@@ -136,8 +137,13 @@ def shared_prefix_scores(lm, prompt: str, continuations: list[str]) -> np.ndarra
     Every prefix ``prompt + y_<i`` is one row of a single
     ``next_token_logprobs_batch`` call, so the prompt is run once (the backend caches
     the rows' longest common prefix) instead of once per continuation. Continuations are tokenised in context
-    (:meth:`LanguageModel.encode_pair`).
+    (:meth:`LanguageModel.encode_pair`). A model without a local tokenizer (a server)
+    scores them with ``lm.score_many`` instead (one request).
     """
+    from quasispecies.bridge.protocol import has_tokenizer
+
+    if not has_tokenizer(lm):  # a remote model: one batched echo request
+        return np.asarray(lm.score_many([(prompt, c) for c in continuations]), dtype=float)
     pairs = [lm.encode_pair(prompt, c) for c in continuations]
     rows, targets, owner = [], [], []
     for j, (ctx, cont) in enumerate(pairs):
@@ -166,11 +172,18 @@ def answer_candidates(
     and continues greedily until the end of the turn, a newline, or ``max_tokens``.
 
     Branch 0 is greedy decoding. Rows advance together in one batched call per token
-    (they share the prompt's KV cache). With ``with_logprobs`` each answer comes as
+    (they share the prompt's KV cache). A model without a local tokenizer (a server) is
+    asked for the ``branches`` first tokens, then for the greedy rest of every branch in
+    one batched request, cut at the same stop rule. With ``with_logprobs`` each answer comes as
     ``(text, sum of the generated tokens' log-probs, number of generated tokens)``: the
     model's own likelihood of what it said, a second confidence signal besides the survey.
     """
+    from quasispecies.bridge.protocol import has_tokenizer
+
     fmt = fmt or ChatFormat()
+    if not has_tokenizer(lm):
+        out = _text_candidates(lm, prompt, branches, max_tokens, fmt)
+        return out if with_logprobs else [t for t, _, _ in out]
     ctx = lm.encode(prompt)
     first, first_lp = lm.next_token_logprobs_batch([ctx], branches)
     gens = [[int(first[0, b])] for b in range(branches)]
@@ -196,11 +209,52 @@ def answer_candidates(
     return texts
 
 
+def _text_candidates(lm, prompt: str, branches: int, max_tokens: int, fmt: ChatFormat):
+    """:func:`answer_candidates` through text requests only (``next_token_logprobs`` for
+    the first tokens, one batched ``complete`` for the rest), with the id path's stop
+    rule: a branch ends after the token whose text completes a stop marker."""
+    from quasispecies.bridge.api_fields import token_and_bytes
+
+    def spell(tokens) -> str:
+        return b"".join(token_and_bytes(t)[1] for t in tokens).decode("utf-8", errors="replace")
+
+    first = lm.next_token_logprobs(prompt, branches)
+    starts = [prompt + spell([t]) for t in first.tokens]
+    rests = lm.complete(starts, max_tokens - 1) if max_tokens > 1 else [None] * branches
+    stops = (fmt.end, fmt.start, "\n")
+    out = []
+    for b, tok in enumerate(first.tokens):
+        gen, lp = [tok], float(first.logprobs[b])
+        rest = rests[b]
+        if rest is not None:
+            for t, x in zip(rest.tokens, rest.logprobs, strict=True):
+                if any(s in spell(gen) for s in stops):
+                    break
+                gen.append(t)
+                lp += float(x)  # type: ignore[arg-type]
+        out.append((fmt.clean(spell(gen)), lp, len(gen)))
+    return out
+
+
 def self_evaluate(lm, question: str, answer: str, fmt: ChatFormat | None = None) -> float:
     """The survey-trick reward ``log p(HIGH | survey) - log p(LOW | survey)`` (nats)."""
     fmt = fmt or ChatFormat()
     hi, lo = shared_prefix_scores(lm, fmt.eval_prompt(question, answer), [HIGH, LOW])
     return float(hi - lo)
+
+
+def self_evaluate_many(lm, question: str, answers, fmt: ChatFormat | None = None) -> list[float]:
+    """:func:`self_evaluate` of each answer; a model without a local tokenizer scores
+    all ``2 len(answers)`` survey continuations in one batched request."""
+    from quasispecies.bridge.protocol import has_tokenizer
+
+    fmt = fmt or ChatFormat()
+    answers = list(answers)
+    if has_tokenizer(lm) or not answers:
+        return [self_evaluate(lm, question, a, fmt) for a in answers]
+    pairs = [(fmt.eval_prompt(question, a), c) for a in answers for c in (HIGH, LOW)]
+    s = np.asarray(lm.score_many(pairs), dtype=float)
+    return [float(s[2 * i] - s[2 * i + 1]) for i in range(len(answers))]
 
 
 def roc_auc(score, label) -> float:

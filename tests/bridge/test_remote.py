@@ -255,6 +255,24 @@ def test_server_without_echo(fake):
         RemoteLM(f.url, scoring="echo").score("The capital", " is")
 
 
+def test_server_echoing_text_but_not_prompt_logprobs(fake):
+    # llama-server's shape (llama.cpp issue #27174): the text comes back with echo, the
+    # log-probs only for the generated token, and no offsets
+    def answer(req, hit):
+        if "prompt_logprobs" in req:
+            return 400, {"error": {"message": "unknown field prompt_logprobs"}}
+        ch = {
+            "text": req["prompt"][0] + " x",
+            "logprobs": {"tokens": [" x"], "token_logprobs": [-0.5], "top_logprobs": None},
+        }
+        return 200, {"choices": [{**ch, "index": 0}]}
+
+    f = fake(answer)
+    with pytest.raises(ValueError, match="echo=true gave no prompt log-probabilities") as err:
+        RemoteLM(f.url).score("The capital", " is")
+    assert "unknown field prompt_logprobs" in str(err.value)  # both routes were tried
+
+
 def test_server_without_logprobs(fake):
     f = fake(
         lambda req, hit: (
