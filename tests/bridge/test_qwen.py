@@ -21,8 +21,8 @@ SHAPES = {"qwen2": {"head_dim": 16}, "qwen3": {"head_dim": 128, "n_heads": 2, "n
 
 @pytest.fixture(
     scope="module",
-    params=[("qwen2", False), ("qwen2", True), ("qwen3", False), ("qwen3", True)],
-    ids=["qwen2", "qwen2-tied", "qwen3", "qwen3-tied"],
+    params=[("qwen2", False), ("qwen3", True)],  # untied head / tied (Qwen2.5-0.5B, Qwen3-0.6B)
+    ids=["qwen2", "qwen3-tied"],
 )
 def tiny(request, tmp_path_factory):
     arch, tied = request.param
