@@ -189,13 +189,17 @@ def _centre_siblings(tree: Tree, x: np.ndarray, kids: np.ndarray) -> np.ndarray:
     return out
 
 
-def token_tilt_fit(tree: Tree, ell_base, ell_tuned, tokens, reward=None) -> TokenTiltFit:
+def token_tilt_fit(
+    tree: Tree, ell_base, ell_tuned, tokens, reward=None, edges=None
+) -> TokenTiltFit:
     r"""Fit :math:`\ell_t(e) - \ell_b(e) = \rho(v_e) - c(\text{parent}(e))` over the edges.
 
     ``tokens`` (S,) is the token id on the edge into each state (ignored at the root);
     ``reward`` (S,) optional, a known reward of each edge's token: then
     :math:`\beta` is fitted from the sibling-centred implied reward
-    ``= (1/beta) * (sibling-centred reward)`` by least squares through 0.
+    ``= (1/beta) * (sibling-centred reward)`` by least squares through 0. ``edges`` (S,)
+    bool, optional: fit only the edges into these states (centring over the kept siblings;
+    ``implied`` is 0 elsewhere).
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.linalg import lsqr
@@ -205,9 +209,15 @@ def token_tilt_fit(tree: Tree, ell_base, ell_tuned, tokens, reward=None) -> Toke
     tok = np.asarray(tokens, dtype=np.int64)
     if tok.shape != tree.parent.shape:
         raise ValueError(f"tokens: expected shape {tree.parent.shape}, got {tok.shape}")
-    kids = np.flatnonzero(tree.parent >= 0)
+    keep = tree.parent >= 0
+    if edges is not None:
+        m = np.asarray(edges, dtype=bool)
+        if m.shape != keep.shape:
+            raise ValueError(f"edges: expected shape {keep.shape}, got {m.shape}")
+        keep &= m
+    kids = np.flatnonzero(keep)
     if kids.size == 0:
-        raise ValueError("tree: has no edges")
+        raise ValueError("tree: has no edges (to fit)")
     delta = np.zeros(len(tree.parent))
     delta[kids] = lt[kids] - lb[kids]
     implied = _centre_siblings(tree, delta, kids)
@@ -243,7 +253,7 @@ def token_tilt_fit(tree: Tree, ell_base, ell_tuned, tokens, reward=None) -> Toke
         r = as_float_array(reward, "reward", ndim=1)
         if r.shape != tree.parent.shape or not np.isfinite(r[kids]).all():
             raise ValueError(f"reward: expected {tree.parent.shape} finite values on edges")
-        rc = _centre_siblings(tree, np.where(tree.parent >= 0, r, 0.0), kids)[kids]
+        rc = _centre_siblings(tree, np.where(keep, r, 0.0), kids)[kids]
         den = float(np.sum(rc**2))
         if den == 0:
             raise ValueError("reward: equal on all siblings; beta cannot be identified")
