@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quasispecies.cli import base_tuned
 from quasispecies.cli.options import (
     add_horizon,
     add_json,
@@ -70,6 +71,7 @@ def arguments(p) -> None:
         metavar="GRID",
         help="re-heating temperatures > 0 (default 0.5,1,1.5,2,3; 1 is always added)",
     )
+    base_tuned.arguments(p)
     add_out(p, "figure directory (default figures)", default="figures", metavar="DIR")
     add_path(p, "--data", "JSON result file (default DIR/collapse.json)")
     add_json(p)
@@ -81,6 +83,8 @@ def run(args) -> int:
     from quasispecies.model.io import load_mdp
     from quasispecies.plot.selection import collapse_attractor_figure, collapse_entropy_figure
 
+    if args.base is not None or args.tuned is not None or args.prompts is not None:
+        return base_tuned.run(args)  # --base/--tuned/--prompts: base vs tuned
     check_at_least(args.n, "--n", 2)
     check_at_least(args.seed, "--seed", 0)
     check_at_least(args.horizon, "--horizon", 1)
