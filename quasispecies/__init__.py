@@ -77,6 +77,8 @@ _LAZY_NAMES = {
     "nk_landscape": "quasispecies.sequence",
     "error_threshold": "quasispecies.sequence",
     "temperature_sweep": "quasispecies.dynamics.sweep",
+    "fit_rewards": "quasispecies.selection.fit",
+    "RewardFit": "quasispecies.selection.fit",
 }
 
 __all__ = sorted(
