@@ -46,6 +46,8 @@ def load_response(obj) -> Any:
             raise ValueError(
                 f"response: malformed or truncated JSON ({err.msg} at char {err.pos})"
             ) from None
+        except (ValueError, RecursionError) as err:  # a >4300-digit integer, deep nesting
+            raise ValueError(f"response: unreadable JSON ({err})") from None
     return obj
 
 
@@ -66,6 +68,15 @@ def as_list(x, where: str) -> list:
     return x
 
 
+def _float(x: int | float, where: str) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an integer beyond float range
+        raise ValueError(
+            f"{where}: an integer of {int(x).bit_length()} bits is out of range"
+        ) from None
+
+
 def as_logprob(x, where: str) -> float:
     """A required log-probability: a number <= +0, ``-inf`` (also as a string); not NaN/+inf."""
     if x is None:
@@ -74,7 +85,7 @@ def as_logprob(x, where: str) -> float:
         return -math.inf
     if isinstance(x, bool) or not isinstance(x, int | float):
         raise ValueError(f"{where}: expected a number, got {x!r}")
-    x = float(x)
+    x = _float(x, where)
     if math.isnan(x) or x == math.inf:
         raise ValueError(f"{where}: {x!r} is not a log-probability")
     return x
@@ -89,7 +100,7 @@ def prob_to_logprob(x, where: str) -> float:
     """A probability in ``[0, 1]`` as its natural log (``0`` -> ``-inf``)."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         raise ValueError(f"{where}: expected a probability, got {x!r}")
-    if not 0.0 <= float(x) <= 1.0:
+    if not 0.0 <= _float(x, where) <= 1.0:
         raise ValueError(f"{where}: probability {x!r} outside [0, 1]")
     return -math.inf if x == 0 else math.log(float(x))
 

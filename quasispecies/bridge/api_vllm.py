@@ -7,6 +7,8 @@ prompt token, holding the prompt token and the top alternatives.
 
 from __future__ import annotations
 
+import operator
+
 from quasispecies.bridge.api_fields import (
     as_list,
     as_logprob,
@@ -18,6 +20,30 @@ from quasispecies.bridge.api_fields import (
 from quasispecies.bridge.records import TokenLogprobs
 
 __all__ = ["parse_vllm_prompt_logprobs"]
+
+
+def _token_ids(ids) -> list[int]:
+    """``ids`` (a list, tuple or array of integers) as a list of ints; ``ValueError``
+    naming ``prompt_token_ids`` otherwise."""
+    if isinstance(ids, str | bytes | dict):
+        raise ValueError(
+            f"prompt_token_ids: expected a list of token ids, got {type(ids).__name__}"
+        )
+    try:
+        ids = list(ids)
+    except TypeError:
+        raise ValueError(
+            f"prompt_token_ids: expected a list of token ids, got {type(ids).__name__}"
+        ) from None
+    out = []
+    for j, t in enumerate(ids):
+        if isinstance(t, bool):
+            raise ValueError(f"prompt_token_ids[{j}]: {t!r} is not a token id")
+        try:
+            out.append(operator.index(t))
+        except TypeError:
+            raise ValueError(f"prompt_token_ids[{j}]: {t!r} is not a token id") from None
+    return out
 
 
 def parse_vllm_prompt_logprobs(response, choice: int = 0, prompt_token_ids=None) -> TokenLogprobs:
@@ -49,7 +75,7 @@ def parse_vllm_prompt_logprobs(response, choice: int = 0, prompt_token_ids=None)
             obj.get("prompt_token_ids") if isinstance(obj, dict) else None
         )
     if prompt_token_ids is not None:
-        prompt_token_ids = [int(i) for i in as_list(list(prompt_token_ids), "prompt_token_ids")]
+        prompt_token_ids = _token_ids(prompt_token_ids)
         if len(prompt_token_ids) != len(entries):
             raise ValueError(
                 f"prompt_token_ids: {len(prompt_token_ids)} ids for {len(entries)} prompt_logprobs entries"

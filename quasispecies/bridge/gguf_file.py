@@ -145,6 +145,7 @@ def gguf_extent(path: str | os.PathLike) -> int:
     ``N`` its size and ``M`` the size it needs (``"of at least M"`` when the cut falls
     inside the header itself, so only a lower bound is known).
     """
+    import math
     import mmap
     import struct
 
@@ -222,7 +223,7 @@ def gguf_extent(path: str | os.PathLike) -> int:
                 block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
             except (KeyError, ValueError):
                 raise ValueError(f"{where}: unknown GGUF tensor type {ttype}") from None
-            last = max(last, offset + int(np.prod(dims, dtype=np.int64)) // block * type_size)
+            last = max(last, offset + math.prod(dims) // block * type_size)  # no int64 wrap
     data_start = -(-pos // alignment) * alignment
     need = data_start + last if n_tensors else pos
     if size < need:

@@ -226,6 +226,6 @@ def load_result(path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: expected a JSON object of result arrays")
         try:
             return {k: _json_array(v) for k, v in doc.items()}
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise ValueError(f"{path}: not a sweep result ({err})") from None
     return read_npz(path, "sweep result .npz file")

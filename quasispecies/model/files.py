@@ -121,6 +121,8 @@ def read_json(path) -> Any:
         return from_jsonable(json.loads(text))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    except (ValueError, RecursionError) as err:  # a >4300-digit integer, deep nesting
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 #: What reading a damaged ``.npz`` can raise: a broken or truncated zip archive

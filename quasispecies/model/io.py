@@ -45,11 +45,14 @@ def _decode(x, name: str, path) -> np.ndarray:
             return -np.inf
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"{path}: key {name!r} holds a non-number {v!r}")
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise ValueError(f"{path}: key {name!r} holds a number too large for a float") from None
 
     try:
         return np.asarray(conv(x), dtype=np.float64)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         if str(path) in str(err):
             raise
         raise ValueError(f"{path}: key {name!r} is not a rectangular array of numbers") from None
@@ -116,14 +119,18 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
     elif suffix == ".json":
         try:
             doc = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # also a >4300-digit integer
             raise ValueError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: expected a JSON object with keys P, R (or next_state, R)")
         data = {}
         for k, v in doc.items():
             if k == "next_state":
-                data[k] = _numbers(np.asarray(v), k, path)
+                try:
+                    arr = np.asarray(v)
+                except (ValueError, TypeError, OverflowError):
+                    arr = np.asarray(None)  # ragged: refused just below as non-numbers
+                data[k] = _numbers(arr, k, path)
             elif k in ("P", "R", "pi0", "x0"):
                 data[k] = _decode(v, k, path)
     else:
@@ -135,6 +142,15 @@ def load_mdp(path) -> tuple[MDP, np.ndarray | None]:
         raise ValueError(
             f"{path}: incomplete MDP file, missing key(s) {missing} (need P and R, or next_state and R)"
         )
+    ns = data.get("next_state")
+    if ns is not None and ns.dtype.kind not in "iu":
+        ns = ns.astype(np.float64) if ns.dtype.kind == "f" else ns
+        whole = ns.dtype.kind == "f" and bool(np.all(np.isfinite(ns) & (ns == np.round(ns))))
+        if not whole or np.abs(ns).max(initial=0) >= 2.0**62:
+            raise ValueError(
+                f"{path}: key 'next_state' holds {ns.dtype} data, expected state indices"
+            )
+        data["next_state"] = ns.astype(np.int64)
     try:
         if "P" in data:
             mdp = MDP(data["P"], data["R"], data.get("pi0"))

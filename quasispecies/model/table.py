@@ -123,7 +123,12 @@ def float_column(values: list, name: str, path) -> np.ndarray:
                 ) from None
         elif isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
             raise ValueError(f"{path}: column {name!r} row {i}: {v!r} is not a number")
-        out[i] = float(v)
+        try:
+            out[i] = float(v)
+        except OverflowError:  # an integer beyond float range
+            raise ValueError(
+                f"{path}: column {name!r} row {i}: the number is out of range"
+            ) from None
     if np.isnan(out).any():
         raise ValueError(f"{path}: column {name!r} row {int(np.argmax(np.isnan(out)))} is NaN")
     return out

@@ -23,6 +23,10 @@ from quasispecies.model.validate import SUM_ATOL, check_distribution
 
 __all__ = ["mdp_to_table", "table_to_mdp"]
 
+#: Most (state, action) slots integer action labels may span (the compiled arrays are
+#: dense in the action axis).
+_MAX_STATE_ACTIONS = 1 << 26
+
 
 def _order_labels(labels: list) -> list:
     uniq = list(dict.fromkeys(labels))
@@ -69,6 +73,12 @@ def table_to_mdp(table: Table, *, name="table"):
         if min(table.action) < 0:
             raise ValueError(f"{where} integer action labels must be >= 0, got {min(table.action)}")
         A = max(table.action) + 1
+        if S * A > _MAX_STATE_ACTIONS:
+            raise ValueError(
+                f"{where} integer action labels are indices, and the largest, {A - 1}, would "
+                f"make {S} x {A} (state, action) slots (at most {_MAX_STATE_ACTIONS}); "
+                "use string labels"
+            )
         for s in range(S):
             act_labels[s] = list(range(A))
             act_index[s] = {a: a for a in range(A)}

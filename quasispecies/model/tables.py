@@ -97,8 +97,11 @@ def _read_csv(path: Path) -> dict[str, list]:
     for group in pairs:
         present = [g for g in group if g in cols]
         if present and all(_int_like(v) for g in present for v in cols[g]):
-            for g in present:
-                cols[g] = [int(v) for v in cols[g]]
+            try:
+                for g in present:
+                    cols[g] = [int(v) for v in cols[g]]
+            except ValueError as err:  # more than 4300 digits
+                raise ValueError(f"{path}: column {g!r}: {err}") from None
     for c in OPTIONAL:
         if c in cols and all(v.strip() == "" for v in cols[c]):
             del cols[c]
@@ -118,6 +121,8 @@ def _read_jsonl(path: Path) -> dict[str, list]:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: line {lineno} is not valid JSON ({err.msg})") from None
+        except (ValueError, RecursionError) as err:  # a >4300-digit integer, deep nesting
+            raise ValueError(f"{path}: line {lineno} is not valid JSON ({err})") from None
         if not isinstance(obj, dict):
             raise ValueError(f"{path}: line {lineno} is not a JSON object")
         rows.append(obj)
@@ -141,11 +146,14 @@ def _read_parquet(path: Path) -> dict[str, list]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
+    try:  # a damaged file raises any of pyarrow's errors (ArrowInvalid, ...NotImplemented)
         tab = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as err:
+        names = tab.column_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate column names {names}")
+        return {name: tab.column(name).to_pylist() for name in names}
+    except (pa.ArrowException, OSError, ValueError) as err:
         raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
-    return {name: tab.column(name).to_pylist() for name in tab.column_names}
 
 
 def read_table(path) -> Table:
