@@ -21,7 +21,7 @@ import inspect
 import sys
 
 # Order here is the order in `quasispecies --help`.
-SUBCOMMANDS = ["demo", "sweep", "paths", "limit", "threshold", "lm", "collapse", "chain"]
+SUBCOMMANDS = ["demo", "sweep", "paths", "fit", "limit", "threshold", "lm", "collapse", "chain"]
 
 
 def build_parser() -> argparse.ArgumentParser:
