@@ -33,7 +33,7 @@ that text tokenises back to the same ids (the usual case; see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
@@ -75,12 +75,14 @@ class TokenizedLM(LM, Protocol):
 
     def decode(self, ids) -> str: ...
 
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]: ...
+
     def token_text(self, token_id: int) -> str: ...
 
     def next_token_logprobs_batch(self, prefixes, top_k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def has_tokenizer(lm) -> bool:
+def has_tokenizer(lm) -> TypeGuard[TokenizedLM]:
     """Whether ``lm`` has a local tokenizer (token ids are available)."""
     return isinstance(lm, TokenizedLM) and bool(getattr(lm, "has_tokenizer", True))
 

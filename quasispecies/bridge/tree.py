@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -279,7 +279,7 @@ def token_tree(
 
         prompt_ids = check_token_ids(prompt, "prompt", lm.vocab_size)
         prompt_text = lm.decode(prompt_ids)
-    expand = _IdExpander(lm, prompt_ids) if tokenized else _TextExpander(lm, prompt_text)
+    expand: Any = _IdExpander(lm, prompt_ids) if tokenized else _TextExpander(lm, prompt_text)
 
     next_state = np.repeat(np.arange(S, dtype=np.int64)[:, None], top_k, axis=1)
     R = np.full((S, top_k), -np.inf)

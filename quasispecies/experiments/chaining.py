@@ -41,7 +41,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +55,9 @@ from quasispecies.experiments.questions import (
     roc_auc,
     self_evaluate_many,
 )
+
+if TYPE_CHECKING:
+    from quasispecies.bridge.protocol import LM
 
 __all__ = ["RESULT_VERSION", "run_chain", "summarise"]
 
@@ -81,7 +84,7 @@ def _save(path: Path, result: dict[str, Any]) -> None:
 
 
 def run_chain(
-    lm,
+    lm: LM,
     questions: list[Question] | None = None,
     *,
     rounds: int = 3,

@@ -19,11 +19,14 @@ is sampled token by token at temperature ``tau``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from quasispecies.selection import collapse as col
+
+if TYPE_CHECKING:
+    from quasispecies.bridge.protocol import LM
 
 __all__ = [
     "DEFAULT_STRENGTHS",
@@ -115,7 +118,7 @@ def attractor_study(
 
 
 def lm_tree_study(
-    lm,
+    lm: LM,
     question: str = "Name a large animal that lives in Africa.",
     depth: int = 3,
     top_k: int = 4,

@@ -21,8 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from quasispecies.bridge.protocol import LM
 
 __all__ = [
     "HIGH",
@@ -131,7 +135,7 @@ class ChatFormat:
 
 
 # ------------------------------------------------------------------- LM primitives
-def shared_prefix_scores(lm, prompt: str, continuations: list[str]) -> np.ndarray:
+def shared_prefix_scores(lm: LM, prompt: str, continuations: list[str]) -> np.ndarray:
     r"""``sum_i log p(y_i | prompt, y_<i)`` for several continuations of one prompt.
 
     Every prefix ``prompt + y_<i`` is one row of a single
@@ -160,7 +164,7 @@ def shared_prefix_scores(lm, prompt: str, continuations: list[str]) -> np.ndarra
 
 
 def answer_candidates(
-    lm,
+    lm: LM,
     prompt: str,
     branches: int = 2,
     max_tokens: int = 8,
@@ -209,7 +213,7 @@ def answer_candidates(
     return texts
 
 
-def _text_candidates(lm, prompt: str, branches: int, max_tokens: int, fmt: ChatFormat):
+def _text_candidates(lm: LM, prompt: str, branches: int, max_tokens: int, fmt: ChatFormat):
     """:func:`answer_candidates` through text requests only (``next_token_logprobs`` for
     the first tokens, one batched ``complete`` for the rest), with the id path's stop
     rule: a branch ends after the token whose text completes a stop marker."""
@@ -236,14 +240,16 @@ def _text_candidates(lm, prompt: str, branches: int, max_tokens: int, fmt: ChatF
     return out
 
 
-def self_evaluate(lm, question: str, answer: str, fmt: ChatFormat | None = None) -> float:
+def self_evaluate(lm: LM, question: str, answer: str, fmt: ChatFormat | None = None) -> float:
     """The survey-trick reward ``log p(HIGH | survey) - log p(LOW | survey)`` (nats)."""
     fmt = fmt or ChatFormat()
     hi, lo = shared_prefix_scores(lm, fmt.eval_prompt(question, answer), [HIGH, LOW])
     return float(hi - lo)
 
 
-def self_evaluate_many(lm, question: str, answers, fmt: ChatFormat | None = None) -> list[float]:
+def self_evaluate_many(
+    lm: LM, question: str, answers, fmt: ChatFormat | None = None
+) -> list[float]:
     """:func:`self_evaluate` of each answer; a model without a local tokenizer scores
     all ``2 len(answers)`` survey continuations in one batched request."""
     from quasispecies.bridge.protocol import has_tokenizer

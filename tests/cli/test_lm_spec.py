@@ -170,3 +170,8 @@ def test_gguf_and_lm_together(capsys, gguf_path):
     argv = ["lm", "next", "--prompt", "x", "--gguf", str(gguf_path), "--lm", "http://h:1/v1"]
     assert main(argv) == 2
     assert "--gguf: give either --gguf (deprecated) or --lm" in capsys.readouterr().err
+
+
+def test_serve_needs_a_tokenizer(capsys):
+    assert main(["lm", "serve", "--lm", "http://127.0.0.1:9/v1", "--port", "0"]) == 2
+    assert "--lm: serving needs a model with a local tokenizer" in capsys.readouterr().err
