@@ -58,6 +58,28 @@ def _safe_T(T: Array) -> Array:
     return jnp.where(_pos(T), T, 1.0)
 
 
+def at_temperature(T: Array, positive: Array, zero: Array) -> Array:
+    """``positive`` where ``T > 0``, ``zero`` at ``T = 0``: the one branch between a
+    quantity's ``T > 0`` form and its ``T -> 0+`` limit, for code outside the semiring."""
+    return jnp.where(_pos(T), positive, zero)
+
+
+def safe_temperature(T: Array) -> Array:
+    """``T``, or 1 at ``T = 0``: a divisor for the ``T > 0`` branch that never makes a
+    ``NaN`` (or its gradient) in the branch :func:`at_temperature` discards."""
+    return _safe_T(T)
+
+
+def evaluation_temperature(T: Array, scale: Array) -> Array:
+    """``T``, or at ``T = 0`` the positive temperature ``1e-8 max(1, scale)`` whose
+    Perron problem equals the ``T -> 0+`` limit to float64 precision (``scale``: the
+    largest reward magnitude; every gap above ``1e-6`` of it underflows there)."""
+    return jnp.where(_pos(T), T, 1e-8 * jnp.maximum(1.0, scale))
+
+
+__all__ += ["at_temperature", "evaluation_temperature", "safe_temperature"]
+
+
 def _exponent(u: Array, c: Array, sT: Array) -> Array:
     """``u / T + c`` with ``-inf`` entries kept at ``-inf`` and NaN-free gradients
     (the "double where": the masked entries never reach the division)."""
@@ -116,7 +138,7 @@ def reduce_pair(u: Array, c: Array, T: Array, axis=-1) -> LogPair:
     s = jnp.sum(jnp.exp(z - zmax_safe), axis=axis, keepdims=True)
     s_safe = jnp.where(s > 0, s, 1.0)
     lse = jnp.where(s > 0, zmax_safe + jnp.log(s_safe), -jnp.inf)
-    u_pos = sT * lse
+    u_pos = jnp.where(s > 0, sT * jnp.where(s > 0, lse, 0.0), -jnp.inf)  # NaN-free dT
     # T = 0 branch: max, and the multiplicity of the ties.
     umax = _masked_max(u, axis)
     umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
@@ -205,7 +227,9 @@ def segment_reduce_pair(
     pos = _pos(T)
     sT = _safe_T(T)
     z = _exponent(u, c, sT)
-    u_pos = sT * segment_lse(z, segment_ids, num_segments)
+    lse_seg = segment_lse(z, segment_ids, num_segments)
+    some = jnp.isfinite(lse_seg)
+    u_pos = jnp.where(some, sT * jnp.where(some, lse_seg, 0.0), -jnp.inf)  # NaN-free dT
     umax = jax.ops.segment_max(u, segment_ids, num_segments=num_segments)
     umax_safe = jnp.where(jnp.isfinite(umax), umax, 0.0)
     um = umax_safe[segment_ids]
