@@ -311,11 +311,6 @@ class RemoteLM:
             raise self._missing("completions with logprobs", err) from None
 
 
-def token_text_bytes(token: str) -> bytes:
-    """Raw bytes of a served token string (``bytes:\\xNN`` decoded)."""
-    return token_and_bytes(token)[1]
-
-
 def _byte_starts(text: str, rec: TokenLogprobs, char_offsets) -> list[int]:
     """Byte offset in ``text`` (UTF-8) where each served token starts.
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import quasispecies as qs
-from quasispecies.bridge import GGUFModel, RemoteLM, load_lm
+from quasispecies.bridge import GGUFModel, RemoteLM, TokenizedLM, load_lm
 from quasispecies.bridge.spec import SPEC_FORMS, parse_spec
 from tests.lm_support import reference_logprobs, tiny_hf_weights, tiny_vocab, write_tiny_gguf
 
@@ -70,6 +70,13 @@ def test_hf_spec(tmp_path):
         logits = model(torch.tensor([ids])).logits[0].double().numpy()
     ref = logits - np.log(np.exp(logits).sum(-1, keepdims=True))  # explicit log-softmax
     assert abs(lm.score(ids[:1], ids[1:]) - (ref[0, 2] + ref[1, 3])) < 1e-5
+    # the protocol's batched top-k, against the explicit log-softmax (float32 model)
+    assert isinstance(lm, TokenizedLM)
+    nt = lm.next_token_logprobs_many([ids[:2], ids], 3)
+    for row, got in zip((ref[1], ref[2]), nt, strict=True):
+        best = np.argsort(-row, kind="stable")[:3]
+        assert got.token_ids == tuple(int(i) for i in best)
+        np.testing.assert_allclose(got.logprobs, row[best], atol=1e-5)
 
 
 @pytest.mark.parametrize(
