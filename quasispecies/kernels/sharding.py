@@ -36,8 +36,9 @@ Every process runs the same program on the same inputs (build the MDP from the s
 or file on every host); inputs are placed with ``jax.device_put`` onto the global
 :class:`~jax.sharding.NamedSharding`, and results are fetched with
 ``jax.experimental.multihost_utils.process_allgather`` so each process gets the full arrays.
-Checkpointed sweeps (:func:`quasispecies.dynamics.sweep.temperature_sweep`) should write from
-process 0 only (``jax.process_index() == 0``).
+Checkpointed sweeps and steady states over the processes of such a job, with a checkpoint
+keyed by temperature that only process 0 writes, are
+:func:`quasispecies.dynamics.distributed.distributed_sweep` (``quasispecies sweep --distributed``).
 """
 
 from __future__ import annotations
