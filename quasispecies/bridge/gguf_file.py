@@ -251,9 +251,17 @@ def read_gguf(path: str | os.PathLike) -> GGUFContents:
     GGUF, is cut short (``"truncated at byte N of M"``, see :func:`gguf_extent`), or has an
     architecture or tensor type that is not supported (named in the message).
     """
+    try:
+        return _read_gguf(Path(path))
+    except ValueError as err:  # name the file in the metadata checks' "GGUF: ..." too
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{err} (file {str(path)!r})") from None
+
+
+def _read_gguf(path: Path) -> GGUFContents:
     import gguf
 
-    path = Path(path)
     if not path.is_file():
         raise ValueError(f"path: no such file {str(path)!r}")
     with open(path, "rb") as fh:
