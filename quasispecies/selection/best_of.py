@@ -138,6 +138,14 @@ def best_of_n_stats(p, r, n) -> BestOfN:
     module docstring). ``n`` may be a 1-D array of integers (a sweep, ``vmap``, leading
     axis). Ties in ``r`` (exact equality) share their group's mass in proportion to
     ``p``: that is what picking uniformly among tied draws gives.
+
+    Differentiable (``jax.grad`` / ``jacrev`` / ``jit`` / ``vmap``) with respect to ``p``
+    along the simplex (tangent directions: the law is computed from upper tails and
+    assumes ``sum p = 1``; zero-mass outcomes and ``-inf`` rewards give finite gradients,
+    never NaN) and ``r``: ``pi_n`` depends on ``r`` only through its order, so its
+    derivative in ``r`` is 0 away from ties (a tie is a jump), while ``expected_reward``
+    has ``d / d r = pi_n``. ``n`` is an integer and not differentiated. Traced ``p`` and
+    ``r`` are shape-checked only; their values are the caller's contract.
     """
     if is_traced(p, r):
         p = traced_array(p, "p", ndim=1)
