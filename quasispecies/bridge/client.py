@@ -23,7 +23,15 @@ from quasispecies.bridge.api import (
 )
 from quasispecies.bridge.records import TokenLogprobs
 
-__all__ = ["OpenAIClient"]
+__all__ = ["HTTPStatusError", "OpenAIClient"]
+
+
+class HTTPStatusError(ValueError):
+    """A server's HTTP error answer (a ``ValueError``); ``status`` is the HTTP code."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class OpenAIClient:
@@ -119,7 +127,9 @@ class OpenAIClient:
                     time.sleep(self._wait(attempt, err.headers.get("Retry-After")))
                     continue
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                raise ValueError(f"{url}: HTTP {err.code}{tries}: {detail}") from None
+                raise HTTPStatusError(
+                    f"{url}: HTTP {err.code}{tries}: {detail}", err.code
+                ) from None
             except urllib.error.URLError as err:
                 raise ConnectionError(f"{url}: cannot connect ({err.reason})") from None
             except TimeoutError:

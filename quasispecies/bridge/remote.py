@@ -36,7 +36,7 @@ import numpy as np
 
 from quasispecies.bridge.api import parse_completion_logprobs, parse_vllm_prompt_logprobs
 from quasispecies.bridge.api_fields import token_and_bytes
-from quasispecies.bridge.client import OpenAIClient
+from quasispecies.bridge.client import HTTPStatusError, OpenAIClient
 from quasispecies.bridge.records import NextTokens, TokenLogprobs
 
 __all__ = ["RemoteLM"]
@@ -180,6 +180,11 @@ class RemoteLM:
         for mode in modes:
             try:
                 out = self._echo_as(mode, texts, top_k)
+            except HTTPStatusError as err:
+                if err.status in OpenAIClient.RETRY_STATUS:
+                    raise  # a server failure, not a missing capability
+                errors.append(f"{mode}: {err}")
+                continue
             except ValueError as err:
                 errors.append(f"{mode}: {err}")
                 continue

@@ -243,6 +243,10 @@ def test_500_n_times_is_a_clear_error(fake):
     with pytest.raises(ValueError, match="HTTP 400: bad"):
         r.next_token_logprobs("x", 1)
     assert f400.hits == 1  # a 4xx other than 429 is not retried
+    # scoring: a failing server is reported as such, not as a missing capability
+    with pytest.raises(ValueError, match=r"HTTP 500 \(after 2 attempts\)") as err:
+        RemoteLM(f.url, retries=1, backoff=0.01).score("a", " b")
+    assert "lacks" not in str(err.value)
 
 
 def test_server_without_echo(fake):
