@@ -109,7 +109,7 @@ def run(args) -> int:
         names = {"coordinator": "--coordinator", "num_processes": "--num-processes"}
         with flag_errors({**names, "process_id": "--process-id"}):
             cluster = dist.cluster_from_env(args.coordinator, args.num_processes, args.process_id)
-        first = dist.initialize(cluster)[0] == 0
+            first = dist.initialize(cluster)[0] == 0
         sweep = dist.distributed_sweep
     elif args.coordinator or args.num_processes is not None or args.process_id is not None:
         raise ValueError("--coordinator/--num-processes/--process-id: need --distributed")

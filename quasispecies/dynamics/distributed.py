@@ -111,12 +111,18 @@ def initialize(cluster: Cluster | None = None, *, timeout: int = 120) -> tuple[i
     if jax.distributed.is_initialized():
         return jax.process_index(), jax.process_count()
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=c.coordinator,
-        num_processes=c.num_processes,
-        process_id=c.process_id,
-        initialization_timeout=timeout,
-    )
+    try:
+        jax.distributed.initialize(
+            coordinator_address=c.coordinator,
+            num_processes=c.num_processes,
+            process_id=c.process_id,
+            initialization_timeout=timeout,
+        )
+    except ValueError as err:  # nothing given and no cluster detected
+        raise ValueError(
+            f"coordinator: {err} (give coordinator, num_processes and process_id, or set "
+            "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)"
+        ) from None
     return jax.process_index(), jax.process_count()
 
 

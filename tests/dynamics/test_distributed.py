@@ -217,6 +217,20 @@ def test_damaged_checkpoint_is_refused_by_name(mdp_file, tmp_path):
         dist.distributed_sweep(mdp, [1.0, 0.5], checkpoint=bad)
 
 
+def test_distributed_without_a_job_is_refused_by_name(mdp_file):
+    code = (
+        "from quasispecies.cli import main; import sys; "
+        f"sys.exit(main(['sweep', {str(mdp_file)!r}, '--temperatures', '1', '--distributed']))"
+    )
+    env = {
+        k: v for k, v in _env().items() if not k.startswith(("JAX_C", "JAX_N", "JAX_PR", "SLURM"))
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 2 and "--coordinator: " in proc.stderr, proc.stderr[-2000:]
+
+
 def test_cluster_from_env_precedence_and_errors():
     env = {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "4", "SLURM_NTASKS": "8"}
     assert dist.cluster_from_env(env=env) == dist.Cluster("h:1", 4, None)
