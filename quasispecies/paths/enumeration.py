@@ -99,7 +99,17 @@ def canonical_arrays(mdp: MDP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     one transition (their log kernel weights are added in the log semiring,
     :func:`quasispecies.semiring.host.sorted_segment_lse`; the extra slots
     become ``-inf``). Dead entries have reward 0. Cached per MDP object.
+
+    Needs concrete rewards and ``pi0``: enumerating, counting and ranking paths is a
+    discrete choice, so under ``jax.grad`` / ``jit`` a ``ValueError`` says to differentiate
+    a path's weight by indexing the traced ``R`` with the paths' ``states`` / ``actions``.
     """
+    if mdp.traced:
+        raise ValueError(
+            "mdp: paths are enumerated, counted and ranked from concrete rewards and pi0 "
+            "(a discrete choice with no derivative); compute them untraced and index the "
+            "traced R with their states/actions, or differentiate paths.trajectory_stats"
+        )
     hit = _CANON.get(mdp)
     if hit is not None:
         return hit

@@ -40,6 +40,7 @@ import numpy as np
 from quasispecies.kernels.kronecker import log_selection
 from quasispecies.model.validate import as_float_array, is_traced, traced_array
 from quasispecies.semiring import host
+from quasispecies.semiring.core import at_temperature, safe_temperature
 from quasispecies.sequence.classes import ClassModel
 from quasispecies.sequence.common import log_or_neginf, one_temperature
 from quasispecies.sequence.genotype import GenotypeModel
@@ -94,15 +95,14 @@ def _growth_fwd(model, lf, T):
 def _growth_bwd(model, res, cts):
     lf, T, log_theta, pi = res
     c_lg, c_sc = cts
-    pos = T > 0
-    Ts = jnp.where(pos, T, 1.0)
+    Ts = safe_temperature(T)
     live = pi > 0
-    lmax = jnp.max(lf)
     lf_live = jnp.where(live, lf, 0.0)
-    gap = jnp.where(live, lf - lmax, 0.0)
-    d_lf = c_lg * jnp.where(pos, pi / Ts, 0.0) + c_sc * pi
-    d_T = c_lg * jnp.where(pos, -jnp.sum(pi * lf_live) / Ts**2, 0.0) + c_sc * (
-        log_theta - jnp.where(pos, jnp.sum(pi * gap) / Ts, 0.0)
+    gap = jnp.where(live, lf - jnp.max(lf), 0.0)
+    # log lambda: zero gradient at T = 0 (it is +-inf there); T log lambda: the T -> 0+ flux
+    d_lf = c_lg * at_temperature(T, pi / Ts, 0.0) + c_sc * pi
+    d_T = c_lg * at_temperature(T, -jnp.sum(pi * lf_live) / Ts**2, 0.0) + c_sc * (
+        log_theta - at_temperature(T, jnp.sum(pi * gap) / Ts, 0.0)
     )
     return d_lf, d_T
 

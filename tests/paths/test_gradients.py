@@ -227,3 +227,14 @@ def test_traced_refusals_name_the_argument():
         jax.grad(lambda r: paths.entropy(qs.MDP.from_successors(ns, prob, r), T, H, x0))(
             np.zeros((S, A, 2))
         )
+
+
+def test_enumeration_and_top_k_refuse_traced_rewards():
+    P, R, pi0, x0, T = _case(1)
+    for fn in (
+        lambda m: paths.top_k(m, T, H, 2, x0).log_weight.sum(),
+        lambda m: paths.enumerate(m, T, H, x0).log_weight.sum(),
+        lambda m: float(paths.num_paths(m, H, x0)),
+    ):
+        with pytest.raises(ValueError, match="mdp: paths are enumerated"):
+            jax.grad(lambda r, fn=fn: fn(qs.MDP(P, r, pi0)))(R)
