@@ -21,6 +21,9 @@ in a different semiring (J. Goodman, "Semiring parsing", *Computational Linguist
 
 ``T`` is a scalar or a 1-D array (a ``vmap``-ed sweep adding a leading axis). At
 ``T = 0`` results are the exact ``T -> 0+`` limits (max-plus with tie multiplicities).
+``trajectory_stats``, ``entropy``, ``state_marginals`` and ``selected_policy`` take traced
+rewards, ``pi0``, ``x0`` and ``T`` (``jax.grad`` / ``jit`` / ``vmap``); ``top_k`` selects
+paths, a discrete choice, and needs concrete input.
 
 References: V. P. Maslov, *Idempotent Analysis* (1992); E. Todorov, "Efficient
 computation of optimal actions", PNAS 106 (2009); L. Huang & D. Chiang, "Better k-best
@@ -246,6 +249,14 @@ def trajectory_stats(mdp, T, horizon: int, x0=None) -> TrajectoryStats:
     ``Z = x0 W_T^H 1`` (row vector ``x0``, ``W_T[s, s'] = sum_a pi0[s,a] P[s,a,s']
     exp(R[s,a,s']/T)``); the entropy/expectation semiring is in J. Goodman (1999) and
     Li & Eisner (2009).
+
+    Differentiable (``jax.grad`` / ``jacrev`` / ``jit`` / ``vmap``; JAX arrays come back
+    then) with respect to the rewards, ``pi0`` (on its support), ``x0`` and ``T > 0``, by
+    backpropagation through the semiring scan: ``d(T log Z)/dR`` is the expected edge use
+    under ``p(path)``. At ``T = 0`` the gradient of ``T log Z = max G`` in ``R`` is a
+    subgradient, the edge count of the best path (with ties a convex combination of the
+    best paths' counts). ``-inf`` rewards and zero ``pi0`` / ``x0`` entries give finite
+    gradients. Traced inputs are shape-checked only (values are the caller's contract).
     """
     arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
     out = _sweep(lambda t: _stats_kernel(*arrays, logx0, t, horizon), Ts, sweep)
@@ -260,7 +271,7 @@ def entropy(mdp, T, horizon: int, x0=None) -> np.ndarray:
     r"""Entropy ``-sum_path p log p`` (nats) of ``p(path) = x0 prod K e^{G/T} / Z`` at ``T``.
 
     ``Z = x0 W_T^H 1`` (row-vector convention); computed in the entropy semiring
-    (Goodman 1999; Li & Eisner 2009) by :func:`trajectory_stats`.
+    (Goodman 1999; Li & Eisner 2009) by :func:`trajectory_stats`, and differentiable as it is.
     """
     return trajectory_stats(mdp, T, horizon, x0).entropy
 
@@ -328,6 +339,7 @@ def state_marginals(mdp, T, horizon: int, x0=None) -> np.ndarray:
     re-weighted by the paths' futures. All zeros when no path of length ``H`` exists.
     ``alpha_t`` is a row vector (``alpha_{t+1} = alpha_t W_T``), ``beta_t`` a column vector
     (``beta_t = W_T beta_{t+1}``); forward-backward in the log semiring (Goodman 1999).
+    Differentiable in the rewards, ``pi0``, ``x0`` and ``T > 0`` as :func:`trajectory_stats`.
     """
     arrays, logx0, Ts, sweep, horizon = _prepare(mdp, T, horizon, x0)
     out = _sweep(lambda t: _marginal_kernel(*arrays, logx0, t, horizon), Ts, sweep)
