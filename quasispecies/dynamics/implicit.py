@@ -35,7 +35,15 @@ import scipy.linalg
 from quasispecies.kernels.maxplus import max_plus_eigenvalue, strong_components
 from quasispecies.kernels.perron import balance, perron_vector
 from quasispecies.semiring import host
-from quasispecies.semiring.core import lse, normalise_pair, reduce_pair, softmax_pair
+from quasispecies.semiring.core import (
+    at_temperature,
+    evaluation_temperature,
+    lse,
+    normalise_pair,
+    reduce_pair,
+    safe_temperature,
+    softmax_pair,
+)
 
 __all__ = ["check_irreducible", "perron", "right_power_iteration"]
 
@@ -250,12 +258,13 @@ def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
 
     arrays = _jax_arrays(ns, prob, reward, pi0)
     finite = jnp.where(jnp.isfinite(arrays[1]), jnp.abs(arrays[2]), 0.0)
-    Te = jnp.where(T > 0, T, 1e-8 * jnp.maximum(1.0, jnp.max(finite)))
+    Te = evaluation_temperature(T, jnp.max(finite))
     dense = solver == "power-dense"
     x, g, it, delta, resid = _power_iteration(arrays, Te, x0, tol, dense, max_iter)
     q, _ = right_power_iteration(arrays, Te, tol, max_iter)
-    safe_T = jnp.where(T > 0, T, 1.0)
-    log_growth = jnp.where(T > 0, g / safe_T, jnp.where(g == 0, 0.0, jnp.sign(g) * jnp.inf))
+    log_growth = at_temperature(
+        T, g / safe_temperature(T), jnp.where(g == 0, 0.0, jnp.sign(g) * jnp.inf)
+    )
     stats = jnp.stack([it.astype(dt), (delta <= tol).astype(dt), resid.astype(dt)])
     res = (ns, prob, reward, pi0, T, log_growth, x, q, g, Te)
     return (x, log_growth, g, stats), res
@@ -295,17 +304,15 @@ def _perron_bwd(solver, tol, max_iter, res, cts):
         flux, pop = _power_edges(
             _jax_arrays(ns, prob, reward, pi0), x, q, g, Te, xbar, tol, max_iter
         )
-    positive = T > 0
-    safe_T = jnp.where(positive, T, 1.0)
-    gl = jnp.where(jnp.isfinite(gbar_log) & positive, gbar_log, 0.0)
-    # cotangent of log W_e at T > 0; at T = 0 only scaled_log_growth has a (sub)gradient
-    omega = jnp.where(positive, (gl + gbar_scaled * T) * flux - pop, 0.0)
-    live = flux > 0
-    r = jnp.where(live, reward, 0.0)
-    reward_bar = jnp.where(positive, omega / safe_T, gbar_scaled * flux)
+    safe_T = safe_temperature(T)
+    # the cotangent of log W_e at T > 0; at T = 0 only scaled_log_growth has a (sub)gradient
+    gl = jnp.where(jnp.isfinite(gbar_log), gbar_log, 0.0)
+    omega = at_temperature(T, (gl + gbar_scaled * T) * flux - pop, 0.0)
+    r = jnp.where(flux > 0, reward, 0.0)
+    reward_bar = at_temperature(T, omega / safe_T, gbar_scaled * flux)
     pi0_bar = jnp.where(pi0 > 0, jnp.sum(omega, axis=2) / jnp.where(pi0 > 0, pi0, 1.0), 0.0)
-    log_rho = jnp.where(positive, log_growth, 0.0)
-    T_bar = jnp.where(positive, gbar_scaled * log_rho - jnp.sum(omega * r) / safe_T**2, 0.0)
+    log_rho = at_temperature(T, log_growth, 0.0)
+    T_bar = at_temperature(T, gbar_scaled * log_rho - jnp.sum(omega * r) / safe_T**2, 0.0)
     return None, None, reward_bar, pi0_bar, T_bar, None
 
 
