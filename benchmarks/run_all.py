@@ -35,6 +35,7 @@ BENCHMARKS = [
     ("rl", "bench_rl.py", "rl.json"),
     ("paths", "bench_paths.py", "paths.json"),
     ("lm", "bench_lm.py", "lm.json"),
+    ("gradients", "bench_gradients.py", "gradients.json"),
 ]
 
 TITLES = {
@@ -43,6 +44,7 @@ TITLES = {
     "rl": "Exact discounted optimum",
     "paths": "Paths: enumeration and top-k",
     "lm": "LM bridge: JAX forward vs transformers (PyTorch CPU)",
+    "gradients": "Gradients: jax.grad of log_growth vs the forward solve and finite differences",
 }
 
 #: Hand-written context per benchmark: why the numbers are what they are, where we are
@@ -106,6 +108,17 @@ cache-blocked passes of dense `16 x 16` Kronecker factors (`O(L k^(L+1))`), form
 5-10 % faster (two `exp` per element per matvec saved; within the noise of this shared
 machine at `L = 24`: 38.9 / 53.2 s stored vs 44.5 / 51.8 s formed, alternating runs).
 The baseline drives ARPACK with the same Kronecker matvec in NumPy.""",
+    "gradients": """\
+The gradient of `log rho(W_T)` by implicit differentiation
+(`quasispecies/dynamics/implicit.py`) is the stationary flux `l_i W_e r_j / (rho l.r)`: it
+needs the left Perron vector (the forward solve), the right one (a second power iteration
+of the same cost) and one pass over the edges, never a backward pass through the
+iterations, so memory stays `O(S)` and the cost about twice the forward (the target is
+`<= 3x`; the `ratio` column is forward / gradient, so `>= 0.33` meets it). Both columns use
+the traced solver, log-domain power iteration on the segment layout; the public untraced
+`steady_state` on the same MDP uses the linear-domain pull form and is faster (its time is
+in the row's `public_untraced_s`), a speed-up the traced path does not have yet. The
+finite-difference row: `2 S A` untraced dense solves against one implicit gradient.""",
     "lm": """\
 Same model (SmolLM2-135M-Instruct, the embedded Q4_1 GGUF dequantised to float32), same
 token batches. Scoring rows: one full forward pass with log-softmax over the vocabulary

@@ -103,7 +103,7 @@ def run(args) -> int:
         check_suffix(args.out, "--out", (".json",), ignore_case=True)
     mdp, file_x0 = load_mdp(args.mdp_file)
     observed = read_population(args.population)
-    x0 = None
+    x0: int | np.ndarray | None = None
     if args.horizon is not None:
         if args.start is not None:
             x0 = check_start(args.start, mdp.num_states)

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from quasispecies.dynamics import steady_state
@@ -37,7 +38,7 @@ FLUX_TEMPERATURES = (1.0, 0.3, 0.15, 0.05)
 def live_subgrid(grid: MDP):
     """``(sub_mdp, live)``: the grid without its walls (states with no allowed move), so
     that ``W_T`` is irreducible and its Perron vector differentiable."""
-    live = grid.allowed.any(axis=1)
+    live = np.asarray(grid.allowed.any(axis=1), dtype=bool)
     index = np.cumsum(live) - 1
     ns = grid.next_state[live, :, 0]
     if not live[ns].all():
@@ -72,7 +73,7 @@ def random_token_tree(seed: int, k: int = 3, depth: int = 3):
         if len(p) == depth:
             ns[i], R[i, 0] = i, 0.0
             continue
-        logp = np.asarray(log_normalise(rng.normal(size=k + 2)))
+        logp = np.asarray(log_normalise(jnp.asarray(rng.normal(size=k + 2))))
         for a in range(k):
             ns[i, a], R[i, a] = index[(*p, a)], logp[a]
     leaves = np.array([index[p] for p in paths if len(p) == depth])
@@ -90,7 +91,7 @@ def _tree_panel(beta: float = 0.5, seed: int = 0):
     rng = np.random.default_rng(seed + 1)
     G = rng.normal(size=leaves.size)
     logp_base = np.array([_path_sum(mdp.R, paths, s, index) for s in leaves])
-    logp_tuned = np.asarray(log_normalise(logp_base + G / beta))
+    logp_tuned = np.asarray(log_normalise(jnp.asarray(logp_base + G / beta)))
     x = np.zeros(mdp.num_states)
     x[leaves] = np.exp(logp_tuned)
     fit = fit_rewards(mdp, x, beta, horizon=3, x0=0, rewards="transition", base_reward=beta * mdp.R)

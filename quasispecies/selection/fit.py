@@ -253,8 +253,9 @@ def fit_rewards(
     history need not be monotone). Stops when the gradient's max-norm (in ``R / T``)
     is ``<= gtol`` or after ``max_steps`` steps.
 
-    Example: ``fit = qs.fit_rewards(mdp, qs.steady_state(mdp, 0.5).population, 0.5)``;
-    ``fit.rewards`` equals the planted state rewards minus their mean.
+    Example: for an MDP whose rewards are paid on arrival, ``R[s, a, s'] = r(s')``,
+    ``qs.fit_rewards(mdp, qs.steady_state(mdp, 0.5).population, 0.5).rewards`` is
+    ``r - mean(r)``.
     """
     mdp = check_mdp(mdp)
     T = _temperature(T)
@@ -262,10 +263,10 @@ def fit_rewards(
         raise ValueError(f"weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
     if rewards not in PARAMETRISATIONS:
         raise ValueError(f"rewards: expected one of {PARAMETRISATIONS}, got {rewards!r}")
-    if horizon is not None and (isinstance(horizon, bool) or int(horizon) != horizon):
-        raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
-    if horizon is not None and horizon < 1:
-        raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
+    if horizon is not None:
+        ok = isinstance(horizon, (int, np.integer)) and not isinstance(horizon, bool)
+        if not ok or horizon < 1:
+            raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
     if int(max_steps) < 1:
         raise ValueError(f"max_steps: expected a positive integer, got {max_steps!r}")
     if not (np.isfinite(gtol) and gtol > 0):

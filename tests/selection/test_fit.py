@@ -195,6 +195,7 @@ def test_bad_input():
         (dict(weighting="counts"), "weighting"),
         (dict(horizon=0), "horizon"),
         (dict(horizon=1.5), "horizon"),
+        (dict(horizon="3"), "horizon"),
         (dict(max_steps=0), "max_steps"),
         (dict(gtol=-1.0), "gtol"),
         (dict(base_reward=np.zeros(3)), "base_reward"),
