@@ -37,7 +37,6 @@ from quasispecies.kernels.perron import balance, perron_vector
 from quasispecies.semiring import host
 from quasispecies.semiring.core import (
     at_temperature,
-    evaluation_temperature,
     lse,
     normalise_pair,
     reduce_pair,
@@ -155,6 +154,77 @@ def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, xbar):
     return np.where(live, flux, 0.0), np.where(live, pop, 0.0)
 
 
+# ------------------------------------------------------------ iterative (host solve)
+#: Above this many in-edges on one state the transposed operator is not padded into a
+#: deterministic MDP (``S x max in-degree`` slots) and the right vector is iterated in JAX.
+MAX_TRANSPOSED_DEGREE = 64
+
+
+def _mdp_from(ns, prob, reward, pi0, dense: bool):
+    from quasispecies.model.mdp import MDP
+
+    S, A, _ = np.shape(prob)
+    return MDP.tree_unflatten((S, A, dense, np.shape(reward)), (ns, prob, reward, pi0))
+
+
+def _transposed(ns, lk, r, Te: float):
+    """``W_T^T`` at ``T = Te`` as a deterministic MDP: state ``j`` "acts" along each edge
+    into it, with ``pi0`` its share of ``j``'s incoming kernel weight and the rest moved
+    into the reward, so ``pi0' e^{R'/Te} = K e^{R/Te}`` edge by edge. ``None`` when one
+    state has more than :data:`MAX_TRANSPOSED_DEGREE` in-edges (and the padding would
+    cost more than four times the edges)."""
+    from quasispecies.model.mdp import MDP
+
+    live, src, S = _live_edges(ns, lk)
+    dst = ns[live]
+    order = np.argsort(dst, kind="stable")
+    src, dst, lkl, rl = src[live][order], dst[order], lk[live][order], r[live][order]
+    deg = np.bincount(dst, minlength=S)
+    width = int(deg.max())
+    if width > MAX_TRANSPOSED_DEGREE and width * S > 4 * dst.size:
+        return None
+    starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    slot = np.arange(dst.size) - starts[dst]
+    L = host.sorted_segment_lse(lkl, starts)
+    nxt = np.tile(np.arange(S)[:, None], (1, width))
+    nxt[dst, slot] = src
+    pi0 = np.zeros((S, width))
+    pi0[dst, slot] = np.exp(lkl - L[dst])
+    pi0 /= pi0.sum(axis=1, keepdims=True)
+    R = np.full((S, width), -np.inf)
+    R[dst, slot] = rl + Te * L[dst]
+    return MDP.from_transitions(nxt, R, pi0)
+
+
+def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter):
+    """Host: the same iterative solve as the untraced call for ``l``, then ``r`` from
+    the transposed operator (or a JAX power iteration for a hub-heavy graph)."""
+    from quasispecies.dynamics.steady import _steady_one
+
+    ns, prob, reward, pi0, x0 = (np.asarray(a) for a in (ns, prob, reward, pi0, x0))
+    T = float(T)
+    method, dense = solver.split("-")
+    mdp = _mdp_from(ns, prob, reward, pi0, dense == "dense")
+    left = _steady_one(mdp, T, x0, tol, max_iter, method)
+    hns, lk, r = _host_arrays(ns, prob, reward, pi0)
+    Te = _eval_temperature(T, r, np.isfinite(lk))
+    back = _transposed(hns, lk, r, Te)
+    if back is not None:
+        q = np.asarray(_steady_one(back, Te, None, tol, max_iter, method).population)
+    else:
+        arrays = (jnp.asarray(hns), jnp.asarray(lk), jnp.asarray(r))
+        q = np.asarray(right_power_iteration(arrays, jnp.asarray(Te), tol, max_iter)[0])
+    stats = np.array([left.iterations, float(left.converged), left.residual], dtype=float)
+    return (
+        np.asarray(left.population, dtype=float),
+        np.float64(left.log_growth),
+        np.float64(left.scaled_log_growth),
+        stats,
+        q,
+        np.float64(Te),
+    )
+
+
 # ----------------------------------------------------------------- iterative (JAX)
 @partial(jax.jit, static_argnames=("max_iter",))
 def right_power_iteration(arrays, T, tol, max_iter: int):
@@ -254,20 +324,14 @@ def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
         )
         res = (ns, prob, reward, pi0, T, log_growth, x, y, q, phi, Te)
         return (x, log_growth, scaled, stats), res
-    from quasispecies.dynamics.steady import _power_iteration
-
-    arrays = _jax_arrays(ns, prob, reward, pi0)
-    finite = jnp.where(jnp.isfinite(arrays[1]), jnp.abs(arrays[2]), 0.0)
-    Te = evaluation_temperature(T, jnp.max(finite))
-    dense = solver == "power-dense"
-    x, g, it, delta, resid = _power_iteration(arrays, Te, x0, tol, dense, max_iter)
-    q, _ = right_power_iteration(arrays, Te, tol, max_iter)
-    log_growth = at_temperature(
-        T, g / safe_temperature(T), jnp.where(g == 0, 0.0, jnp.sign(g) * jnp.inf)
+    scalar = jax.ShapeDtypeStruct((), dt)
+    shapes = (_shape(S, dt), scalar, scalar, jax.ShapeDtypeStruct((3,), dt), _shape(S, dt), scalar)
+    host_fn = partial(_iterative_forward, solver=solver, tol=tol, max_iter=max_iter)
+    x, log_growth, scaled, stats, q, Te = jax.pure_callback(
+        host_fn, shapes, ns, prob, reward, pi0, T, x0, vmap_method="sequential"
     )
-    stats = jnp.stack([it.astype(dt), (delta <= tol).astype(dt), resid.astype(dt)])
-    res = (ns, prob, reward, pi0, T, log_growth, x, q, g, Te)
-    return (x, log_growth, g, stats), res
+    res = (ns, prob, reward, pi0, T, log_growth, x, q, scaled, Te)
+    return (x, log_growth, scaled, stats), res
 
 
 def _jax_arrays(ns, prob, reward, pi0):

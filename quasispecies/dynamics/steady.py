@@ -288,7 +288,7 @@ def _traced_steady(mdp, T, x0, tol, max_iter, method) -> SteadyState:
     chosen = resolve_method(mdp, method)
     if not is_traced(mdp.next_state, mdp.prob, mdp.pi0):
         check_irreducible(mdp.next_state, mdp.prob, mdp.pi0)
-    solver = "dense" if chosen == "dense" else ("power-dense" if mdp.dense else "power-segment")
+    solver = "dense" if chosen == "dense" else f"{chosen}-{'dense' if mdp.dense else 'segment'}"
     reward = jnp.asarray(mdp.reward)
     leaves = (
         jnp.asarray(mdp.next_state),
@@ -304,10 +304,10 @@ def _traced_steady(mdp, T, x0, tol, max_iter, method) -> SteadyState:
 
     pop, log_growth, scaled, stats = jax.vmap(one)(Ts) if Ts.ndim == 1 else one(Ts)
     name = {
-        "dense": "balanced dense eig (implicit gradients: left/right Perron vectors)",
-        "power-dense": "log-domain shifted power iteration (implicit gradients)",
-        "power-segment": "log-domain shifted power iteration (implicit gradients)",
-    }[solver]
+        "dense": "balanced dense eig",
+        "power": "log-domain shifted power iteration",
+        "pull": "pull-form power iteration / Krylov-Schur",
+    }[chosen] + " (implicit gradients: left and right Perron vectors)"
     return SteadyState(
         population=pop,
         log_growth=log_growth,

@@ -70,14 +70,7 @@ def safe_temperature(T: Array) -> Array:
     return _safe_T(T)
 
 
-def evaluation_temperature(T: Array, scale: Array) -> Array:
-    """``T``, or at ``T = 0`` the positive temperature ``1e-8 max(1, scale)`` whose
-    Perron problem equals the ``T -> 0+`` limit to float64 precision (``scale``: the
-    largest reward magnitude; every gap above ``1e-6`` of it underflows there)."""
-    return jnp.where(_pos(T), T, 1e-8 * jnp.maximum(1.0, scale))
-
-
-__all__ += ["at_temperature", "evaluation_temperature", "safe_temperature"]
+__all__ += ["at_temperature", "safe_temperature"]
 
 
 def _exponent(u: Array, c: Array, sT: Array) -> Array:
