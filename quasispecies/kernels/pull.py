@@ -213,15 +213,16 @@ def _pow2_scale(m):
 def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
     """Guarded linear-domain run. Returns (history or None, log n_final, log_total, ok).
 
-    ``n`` is rescaled each step by the power of two nearest below its maximum, so the
-    rescaling is exact and ``log_total = (sum of exponents) log 2``: no transcendental
-    function inside the loop, and bitwise the same result for any split over devices.
-    The guard compares binary exponents (integers) too.
-
-    The loop carries the unscaled ``r = n_{t-1} W`` and its scale ``2^-e``
-    (``n_t = r 2^-e``); the scaling is applied to each gathered entry of the next step,
-    and the maximum (for ``e``) and the smallest positive entry (for the guard) come
-    from one pass over ``r``: per step, one sweep over the edges and one over the states.
+    ``n`` is rescaled each step by the power of two nearest below its maximum (exact;
+    ``log_total = (sum of exponents) log 2``): no transcendental function in the loop, and
+    bitwise the same result for any split over devices. The loop carries ``r_t`` with
+    ``n_t = r_t 2^-e_t`` (``e_t`` the exponent of ``max r_t``) and forms
+    ``r_{t+1} = (r_t W) 2^-e_t``: one multiply per output row, fused with the step and with
+    the one pass over ``r_{t+1}`` for its maximum and smallest positive entry (per step,
+    one sweep over the edges and one over the states). The guard (binary exponents) asks
+    that the products ``r_t(p) w`` and the scaled sums stay normal:
+    ``log2 min r + log2 min w - max(e, 0) >= GUARD_LOG``; then scaling the output is
+    bitwise scaling the input, and the result is the log-domain one to float64 rounding.
     """
     ws, tw, logwmin = linear_weights(arrs, T, rmax)
     logwmin = -gmax(-logwmin)  # min over all parts
@@ -235,13 +236,14 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
         alive = m > 0
         scale, e = _pow2_scale(jnp.where(alive, m, 1.0))
         _, emin = jnp.frexp(jnp.where(jnp.isfinite(mn), mn, 1.0))
-        # exponent of min positive n = exponent of min positive r - e (exact scaling)
-        ok = (emin - e - 1 + wexp >= guard_exp) & jnp.isfinite(mn)
+        # the next step forms r(p) w (exponent >= emin - 1 + wexp) and scales its sums by
+        # 2^-e: both must stay normal
+        ok = (emin - 1 + wexp - jnp.maximum(e, 0) >= guard_exp) & jnp.isfinite(mn)
         return scale, e, alive, ok
 
     def step(carry, _):
         r, scale, e_total, ok = carry
-        r = linear_step(arrs, ws, tw, gather(r), static, scale)
+        r = linear_step(arrs, ws, tw, gather(r), static) * scale
         scale, e, alive, good = rescale(r)
         ok = ok & alive & good
         return (r, scale, e_total + e, ok), (r * scale if history else None)
@@ -250,8 +252,7 @@ def _run_linear(arrs, T, n0, steps, static, rmax, history, gather, gmax):
     init = (n0, scale, e0, ok0)
     (r, scale, e_total, ok), ns = jax.lax.scan(step, init, None, length=steps)
     n = r * scale
-    logn = jnp.log(jnp.where(n > 0, n, 1.0))
-    logn = jnp.where(n > 0, logn, -jnp.inf)
+    logn = jnp.where(n > 0, jnp.log(jnp.where(n > 0, n, 1.0)), -jnp.inf)
     return ns, logn, e_total.astype(n.dtype) * np.log(2.0), ok
 
 
