@@ -222,6 +222,15 @@ class RemoteLM:
                 offsets = None
             starts = _byte_starts(text, rec, offsets)
             keep = sum(b < len(text.encode("utf-8")) for b in starts)
+            if mode == "echo" and keep == len(rec) and isinstance(served, str):
+                if len(served) > len(text) and self.echo_max_tokens:
+                    # text was generated but no entry came for it: llama-cpp-python's
+                    # layout, whose echoed rows are shifted by one position
+                    raise ValueError(
+                        "echo=true log-probs are shifted by one position (entry i is read "
+                        "after token i; llama-cpp-python issue #1983), so they are not "
+                        "log p(token | prefix)"
+                    )
             out.append((_head(rec, keep, top_k), starts[:keep]))
         return out
 

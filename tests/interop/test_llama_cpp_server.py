@@ -13,7 +13,8 @@ neighbours exceeds 2 TOL.
 Upstream bug pinned here: llama-cpp-python's ``echo=true`` log-probs are shifted by one
 position (abetlen/llama-cpp-python#1983: entry ``i`` holds the distribution *after* token
 ``i``, and the one for token 1 is dropped), so an echoed score is not ``log p(y | c)``;
-:func:`test_echo_rows_are_shifted_and_the_right_row_agrees` checks both facts.
+:func:`test_echo_rows_are_shifted_and_the_right_row_agrees` checks both facts, and
+``RemoteLM.score`` refuses that layout with an error naming it.
 """
 
 from __future__ import annotations
@@ -151,6 +152,13 @@ def test_echo_rows_are_shifted_and_the_right_row_agrees(server):
     assert sum(right[-2:]) == pytest.approx(
         lm.score("The capital of France is", " Paris."), abs=2 * TOL
     )
+
+
+def test_remote_score_refuses_the_shifted_echo(remote):
+    # RemoteLM recognises the layout (text generated, no entry for it) and refuses to
+    # return the shifted numbers as a score
+    with pytest.raises(ValueError, match=r"shifted by one position.*#1983"):
+        remote.score("The capital of France is", " Paris.")
 
 
 def test_unreachable_port_is_a_clear_error():
