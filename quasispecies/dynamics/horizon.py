@@ -253,7 +253,10 @@ def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:
 
     Returns
     -------
-    (steps + 1, S) array, or (K, steps + 1, S) for a temperature array.
+    (steps + 1, S) array, or (K, steps + 1, S) for a temperature array (a JAX array when
+    traced). Differentiable (``jax.grad``/``jit``/``vmap``) in the MDP's rewards and
+    ``pi0``, ``x0`` and ``T > 0``: traced inputs are shape-checked and run the dense or
+    segment scan; the lineage-survival check needs concrete inputs and is skipped.
     """
     steps = check_nonneg_int(steps, "steps")
     if traced_inputs(mdp, T, x0):
@@ -289,7 +292,8 @@ def scaled_log_population(mdp, T, steps: int, x0=None, *, layout: str = "auto") 
     over paths of positive probability from the support of ``x0``; ``-inf`` where
     unreachable. Bound: ``u^0_H + T log w* <= u^T_H <= u^0_H``. ``layout`` as in
     :func:`evolve`. ``T = inf`` is refused: ``u = T log n`` is infinite there (use
-    :func:`evolve` or ``steady_state`` for the neutral limit).
+    :func:`evolve` or ``steady_state`` for the neutral limit). Differentiable as
+    :func:`evolve`: ``du_H / dR`` is the selected path occupancy of each end state.
     """
     steps = check_nonneg_int(steps, "steps")
     if traced_inputs(mdp, T, x0):

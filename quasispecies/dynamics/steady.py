@@ -349,6 +349,12 @@ def steady_state(
     Karp 1978) and ``population`` the ``T -> 0+`` limit, concentrated on the critical
     cycles. At ``T = inf`` (MDPs only): the neutral-selection limit ``W = K``, pure
     mutation (:func:`quasispecies.dynamics.horizon.neutral_mdp`); ``log_growth = log rho(K)``.
+
+    Differentiable (``jax.grad``/``jacrev``/``jit``/``vmap``) in the rewards, ``pi0`` and
+    ``T > 0`` by implicit differentiation (:mod:`quasispecies.dynamics.implicit`): the
+    same solver runs for the value, its left and right Perron vectors give
+    ``d(T log rho)/dR`` (the stationary flux), one adjoint solve the population's
+    gradient. Traced calls return JAX arrays and need an irreducible ``W_T``.
     """
     if traced_inputs(mdp, T, x0):
         return _traced_steady(mdp, T, x0, tol, max_iter, method)
