@@ -104,21 +104,22 @@ def test_spreads_match_brute_force(pair, study):
     assert study["attractors"][0]["text"] == best
 
 
-def test_server_path_agrees_with_in_process(pair, study):
+def test_server_path_agrees_with_in_process(pair):
     from quasispecies.bridge.remote import RemoteLM
     from quasispecies.bridge.server import serve
 
     base, tuned, r = pair
+    here = prompt_study(base, tuned, PROMPT, depth=2, top_k=2, token_reward=r)
     server, url = serve(tuned)
     try:
         remote = RemoteLM(url, timeout=60, retries=0)
-        got = prompt_study(base, remote, PROMPT, depth=2, top_k=4, token_reward=r)
+        got = prompt_study(base, remote, PROMPT, depth=2, top_k=2, token_reward=r)
     finally:
         server.shutdown()
         server.server_close()
-    assert got["base"] == study["base"]
-    assert got["edges_scored"] >= 12  # leaves the server re-tokenises alike
-    assert got["tuned"]["entropy"] == pytest.approx(study["tuned"]["entropy"], abs=1e-4)
+    assert got["base"] == here["base"]
+    assert got["edges_scored"] >= 4  # of 6: the leaves the server re-tokenises alike
+    assert got["tuned"]["entropy"] == pytest.approx(here["tuned"]["entropy"], abs=1e-4)
     assert got["token_fit"]["beta"] == pytest.approx(BETA, rel=1e-3)
     assert remote.requests >= 1
 
