@@ -66,26 +66,49 @@ while every weight is a normal float64 (exact there) and in the log domain other
   kernel. From `S = 2e5` on both are bound by random memory access, and ours is ahead
   or level (1.5-2.3x; 0.99 on the stochastic operator at `1e6`, within the noise of a
   shared machine): the pull form reads each destination's predecessors from a dense
-  `(D, n)` table and writes each output once. **Behind at `S = 2e4`**: there the whole operator sits in
-  cache and a step takes ~0.1 ms; SciPy's CSR matvec is one tight C loop over
-  contiguous `indices`/`data`, while ours is one loop per in-degree bucket (12-16 here)
-  plus one reduction pass per step inside the compiled scan, and XLA's gather clamps
-  every index, so these fixed per-step costs show (ratio 0.6 deterministic, ~1
-  stochastic). Tried and measured: batching the 32 temperatures with `vmap` (an SpMM)
-  is slower (2.5 s vs 1.6 s at `S = 2e4`), because each temperature has its own weights
-  and the streamed bytes grow 32-fold; folding the exact power-of-two rescaling and the
-  underflow guard into the step saved ~7%. What remains is XLA's CPU gather code
-  generation; below ~`5e4` states a user loses at most a fraction of a second per sweep.
+  `(D, n)` table and writes each output once. At `S = 2e4` the whole operator sits in
+  cache and a step takes ~0.1 ms, so fixed per-step costs decide.
+* **Where a step's time goes at `S = 2e4`** (deterministic, 12 in-degree buckets, one
+  jitted 200-step scan per variant, per-step minimum over 15-25 repeats alternated in
+  one process; measured 2026-12-03 with the load average at 9-15 on the 2 cores, so
+  only the differences mean something): the whole guarded linear step 102-104 us; the
+  bucket gathers and multiply-adds alone 66-73 us; plus the max renormalisation 69 us;
+  so the guard's smallest-positive pass and the power-of-two scaling of every gathered
+  entry cost ~30 us (~30 %). Scaling each output row instead (one multiply per row,
+  fused with the max/min pass; the guard now also covers the unscaled products, see
+  `quasispecies.kernels.pull._run_linear`) brings the step to 79-84 us (-20 %), and is
+  what ours runs now. Tried, no gain: `lax.scan` unrolling by 2 or 4 (81 / 86 us);
+  gathers without index clamping (`mode="promise_in_bounds"`: 71 vs 73 us, within the
+  noise: clamping is not the cost); earlier, batching the 32 temperatures with `vmap`
+  (an SpMM: 2.5 s vs 1.6 s, each temperature has its own weights, so the streamed bytes
+  grow 32-fold). Not tried for lack of time: skipping the smallest-positive pass on steps
+  where a running lower bound (`min n_{t+1} >= min n_t min w`) already satisfies the
+  guard (the floor without any guard pass measured 71-73 us); a host CSR backend for
+  cache-resident operators would at best tie SciPy (same kernel plus the guard). The
+  layout switch `PULL_MIN_STATES` is unchanged: the warm crossover rows favour the pull
+  form from `S = 64`, but it compiles per operator (the compile column, 2.6-7.6 s),
+  which a one-off small sweep pays in full.
 * **Low-T sweep**: the linear-domain SciPy loop is *wrong* at most of these
   temperatures (states underflow to 0; the row says how many), so the baseline is a
   NumPy log-domain loop (`bench_scale.log_domain_sweep`: edges sorted by destination,
   `np.logaddexp.reduceat` after a `np.maximum.reduceat` shift, exact at every T),
-  checked against ours at all 32 temperatures. Ours detects the underflow (the guard)
+  checked against ours at all 32 temperatures at `S = 2e4`; at larger sizes it runs on
+  every 4th (`2e5`) or 8th (`1e6`) temperature (`bench_scale.LOG_BASELINE_TEMPS`) and its
+  time is scaled to 32 (its cost per temperature does not depend on T), checked at
+  those. Ours detects the underflow (the guard)
   and redoes those temperatures in the log domain (one `exp` per edge per step), about
   3-4x the cost of a linear step, but still well ahead of the NumPy log-domain loop.
 * **Crossover**: the dense path (`S x A x S` reductions) never wins, not even at
   `S = 64`; the pull form beats the scatter-based segment reductions 1.7-22x at every
   size, so sparse MDPs use it from `quasispecies.dynamics.horizon.PULL_MIN_STATES` states on.""",
+    "memory": """\
+Written and measured with `benchmarks/bench_memory.py` (see its docstring); each case in
+its own process, peak RSS from `/proc/self/status` (`VmHWM`, reset before each call).
+No baseline: these rows record what fits, not a speed ratio. The sequence-space solve
+holds three `2^L` working vectors besides the model's `log f`; the sweep's row gives its
+peak as a multiple of its inputs (the MDP's arrays and `x0`; the pull operator, about
+the same size again, is built on the first call and cached, and the `32 x S` output
+is returned as a NumPy array).""",
     "rl": """\
 Both are exact policy iteration (Howard) with the same improvement rule, so both stop
 after the same few improvement steps; the difference is the policy-evaluation solve.
