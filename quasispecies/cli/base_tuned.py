@@ -97,6 +97,7 @@ def run(args) -> int:
                 taus=taus,
                 cache=args.cache,
                 max_requests=args.max_requests,
+                batch_size=64 if args.cache else None,  # a chunk is cached as it returns
                 progress=not args.json,
             )
     except RequestBudgetExceeded as err:
