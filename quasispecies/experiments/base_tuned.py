@@ -75,7 +75,8 @@ class TiltedLM(LanguageModel):
         # one batched call for every position of every sequence
         prefixes = [x[:t] for x in seqs for t in range(1, len(x))]
         full = self._next_logprobs(prefixes)
-        out, row = [], 0
+        out: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+        row = 0
         for x in seqs:
             f = full[row : row + len(x) - 1]
             row += len(x) - 1
