@@ -69,7 +69,7 @@ def sequence(L: int) -> dict:
         raise AssertionError(f"L={L}: population is not a probability vector")
     return C.row(
         name="memory: steady state on binary sequence space (NK, K=3)",
-        size=f"L={L}, 2^L={N:,}, one vector {vec_mb:,.0f} MiB",
+        size=f"L={L}, 2^L={N:,}, one vector {vec_mb:,.4g} MiB",
         ours=f"qs.steady_state (Lanczos on G^1/2 Q G^1/2, {ss.iterations} matvecs)",
         ours_s=warm,
         baseline=None,

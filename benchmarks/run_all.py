@@ -36,6 +36,7 @@ BENCHMARKS = [
     ("paths", "bench_paths.py", "paths.json"),
     ("lm", "bench_lm.py", "lm.json"),
     ("gradients", "bench_gradients.py", "gradients.json"),
+    ("memory", "bench_memory.py", "memory.json"),
 ]
 
 TITLES = {
@@ -45,6 +46,7 @@ TITLES = {
     "paths": "Paths: enumeration and top-k",
     "lm": "LM bridge: JAX forward vs transformers (PyTorch CPU)",
     "gradients": "Gradients: jax.grad of log_growth vs the forward solve and finite differences",
+    "memory": "Memory at scale (L = 26 sequence space, 10^6-state sweep)",
 }
 
 #: Hand-written context per benchmark: why the numbers are what they are, where we are
