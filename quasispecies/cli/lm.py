@@ -1,7 +1,7 @@
 """``quasispecies lm``: language-model bridge: token trees as fitness tables, scores, API
 log-probs.
 
-    quasispecies lm tree   --prompt P --depth D --top-k K --out table.csv [--json]
+    quasispecies lm tree   --prompt P --depth D --top-k K --out table.csv [--cache DIR --max-requests N] [--json]
     quasispecies lm score  --prompt P --continuation C [--json]
     quasispecies lm next   --prompt P [--top-k K] [--json]
     quasispecies lm decode --prompt P --depth D --top-k K [--temperatures 0,0.5,1] [--json]
@@ -28,6 +28,7 @@ from quasispecies.cli.options import (
     add_lm,
     add_out,
     add_temperatures,
+    check_at_least,
     check_suffix,
     flag_errors,
     load_lm_flag,
@@ -83,6 +84,11 @@ def arguments(p) -> None:
         "--top-k", type=int, required=True, help="next tokens kept at every node (K >= 1)"
     )
     add_out(t, "output table: .csv, .jsonl or .parquet", required=True)
+    t.add_argument("--cache", metavar="DIR", help="prefix -> top-k cache (resumable, reusable)")
+    t.add_argument(
+        "--max-requests", type=int, help="most next-token queries to send (exit 3 when hit)"
+    )
+    t.add_argument("--batch-size", type=int, help="prefixes per model call (default: a level)")
 
     s = command(
         "score", "log p(continuation | prompt), continuation tokenised in context", run_score
@@ -139,14 +145,34 @@ def _emit(args, doc: dict, lines: list[str]) -> int:
 
 def run_tree(args) -> int:
     from quasispecies.bridge import compare_decoders, token_tree
+    from quasispecies.bridge.tree_cache import RequestBudgetExceeded
     from quasispecies.model.tables import write_table
 
     out = check_suffix(args.out, "--out", TABLE_SUFFIXES, ignore_case=True)
+    for flag, v, lo in (
+        ("--max-requests", args.max_requests, 0),
+        ("--batch-size", args.batch_size, 1),
+    ):
+        if v is not None:
+            check_at_least(v, flag, lo)
     lm = _model(args)
     t0 = time.perf_counter()
-    tree = token_tree(
-        lm, args.prompt, args.depth, args.top_k, progress=not args.json and sys.stderr.isatty()
-    )
+    try:
+        with flag_errors({"cache": "--cache", "max_requests": "--max-requests"}):
+            tree = token_tree(
+                lm,
+                args.prompt,
+                args.depth,
+                args.top_k,
+                progress=not args.json and sys.stderr.isatty(),
+                cache=args.cache,
+                max_requests=args.max_requests,
+                batch_size=args.batch_size,
+            )
+    except RequestBudgetExceeded as err:  # nothing written; the cache keeps the answers
+        msg = str(err).replace("max_requests:", "--max-requests:", 1)
+        print(f"quasispecies lm tree: {msg}", file=sys.stderr)
+        return 3
     seconds = time.perf_counter() - t0
     write_table(out, tree.to_table())
     cmp = compare_decoders(tree, widths=())
