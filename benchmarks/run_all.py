@@ -65,11 +65,22 @@ while every weight is a normal float64 (exact there) and in the log domain other
   shrinks there.
 * **Sweeps**: per temperature and step both do one sparse matvec and a
   renormalisation, so the comparison is XLA's CPU gather loop against SciPy's CSR
-  kernel. From `S = 2e5` on both are bound by random memory access, and ours is ahead
-  or level (1.5-2.3x; 0.99 on the stochastic operator at `1e6`, within the noise of a
-  shared machine): the pull form reads each destination's predecessors from a dense
-  `(D, n)` table and writes each output once. At `S = 2e4` the whole operator sits in
-  cache and a step takes ~0.1 ms, so fixed per-step costs decide.
+  kernel. From `S = 2e5` on both are bound by random memory access: the pull form reads
+  each destination's predecessors from a dense `(D, n)` table and writes each output
+  once. At `S = 2e4` the whole operator sits in cache and a step takes ~0.1 ms, so fixed
+  per-step costs decide. **Two machines in this table**: the `S = 2e4` and `2e5` sweep
+  rows were rerun on 2026-12-03 (after the change below) on an Intel Xeon with 2 cores
+  at load average ~12 (other sessions' test runs); the `1e6` sweep rows, the steady
+  states and the crossover are from an earlier run on an AMD EPYC at load ~5.5. Under
+  the heavy load SciPy's loop (three NumPy calls from Python per step) slowed down much
+  more than ours (one compiled call per temperature), so the rerun ratios (7.4 and 2.6
+  at `2e4`) flatter us. A fairer figure at `2e4`: pinned to one core (`taskset -c 0`),
+  same process, alternating, minimum of 8-12 repeats, a step took 67.5 us ours vs 191 us
+  SciPy (deterministic) and 120 vs 207 us (stochastic), still under that load. On the
+  earlier, quieter AMD run SciPy took 78 us a step and ours 121 (ratio 0.64) before the
+  change; with the change's -20 % that machine would give about 0.8 at `2e4`
+  deterministic: this is not shown to be >= 1x there. The stochastic `1e6` row (0.99)
+  was not rerun (it takes ~5 min a side under this load).
 * **Where a step's time goes at `S = 2e4`** (deterministic, 12 in-degree buckets, one
   jitted 200-step scan per variant, per-step minimum over 15-25 repeats alternated in
   one process; measured 2026-12-03 with the load average at 9-15 on the 2 cores, so
@@ -97,7 +108,10 @@ while every weight is a normal float64 (exact there) and in the log domain other
   checked against ours at all 32 temperatures at `S = 2e4`; at larger sizes it runs on
   every 4th (`2e5`) or 8th (`1e6`) temperature (`bench_scale.LOG_BASELINE_TEMPS`) and its
   time is scaled to 32 (its cost per temperature does not depend on T), checked at
-  those. Ours detects the underflow (the guard)
+  those. **Only the `2e4` row is measured**: the first run at `2e5` (33 min under the
+  load of 2026-12-03) stopped on a check in the benchmark (the linear loop lost digits
+  to subnormals at temperatures where it lost no state; such temperatures now count as
+  wrong), and neither `2e5` nor `1e6` (~30 min) was rerun. Ours detects the underflow (the guard)
   and redoes those temperatures in the log domain (one `exp` per edge per step), about
   3-4x the cost of a linear step, but still well ahead of the NumPy log-domain loop.
 * **Crossover**: the dense path (`S x A x S` reductions) never wins, not even at
