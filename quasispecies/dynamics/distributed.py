@@ -1,13 +1,17 @@
 """Temperature sweeps and steady states over a ``jax.distributed`` job (several processes).
 
 The temperature axis is cut into blocks of ``chunk`` temperatures, the same blocks as
-:func:`quasispecies.dynamics.sweep.temperature_sweep`. Each round, process ``p`` of ``n``
-computes the ``p``-th pending block with the single-process code (per ``T`` a steady state,
-or the finite-horizon path sum), the rows are packed into one float64 matrix and
-gathered over the global device set of all processes
+:func:`quasispecies.dynamics.sweep.temperature_sweep`. One global
+:class:`jax.sharding.Mesh` (axis ``"temperature"``) spans ``jax.devices()``, the devices of
+all processes. Each round takes the next ``n`` pending blocks (``n`` processes) and lays
+their temperatures evenly over the mesh
+(:func:`quasispecies.kernels.sharding.rows_over_devices`): every process computes, for
+each of its own local devices and on that device, the single-process rows of that
+device's shard (per ``T`` a steady state, or the finite-horizon path sum), packed into
+one float64 matrix; the global array of rows is gathered on every process
 (:func:`jax.experimental.multihost_utils.process_allgather`, a pure copy). Every
 temperature's numbers come from the same program on the same inputs whatever the
-process count, so the result is bitwise the one-process result.
+process and device counts, so the result is bitwise the one-process result.
 
 Only process 0 reads and writes files. The checkpoint is keyed by **temperature**
 (``temperatures`` = the finished ones, ``row_*`` their rows, plus a fingerprint of the
@@ -251,19 +255,19 @@ def distributed_sweep(
 
     show = (progress if progress is not None else K > chunk) and me == 0
     bar = tqdm(total=K, initial=int(done.sum()), disable=not show, desc="temperatures", unit="T")
-    for r in range(0, len(blocks), n):
-        mine = blocks[r + me] if r + me < len(blocks) else np.empty(0, dtype=np.int64)
-        todo = mine[~done[mine]]
-        local = np.full((chunk, width), np.nan)
-        where = np.full(chunk, -1, dtype=np.int64)
-        if todo.size:
-            local[: todo.size] = _pack(sweep._rows_for(mdp, T[todo], horizon, x0v, crit), schema)
-            where[: todo.size] = todo
-        if n > 1:
-            local = np.asarray(mhu.process_allgather(local)).reshape(-1, width)
-            where = np.asarray(mhu.process_allgather(where)).reshape(-1)
-        ok = where >= 0
-        packed[where[ok]], done[where[ok]] = local[ok], True
+    from quasispecies.kernels import sharding
+
+    grid = sharding.mesh(jax.devices(), axis="temperature")  # every process's devices
+
+    def rows(temps: np.ndarray) -> np.ndarray:
+        return _pack(sweep._rows_for(mdp, temps, horizon, x0v, crit), schema)
+
+    for r in range(0, len(blocks), n):  # a round: one block per process, over the mesh
+        todo = np.concatenate(blocks[r : r + n])
+        todo = todo[~done[todo]]
+        got = sharding.fetch(sharding.rows_over_devices(rows, T[todo], width, mesh=grid))
+        at = sharding.rows_order(todo.size, grid)
+        packed[todo[at[at >= 0]]], done[todo] = got[at >= 0], True
         if me == 0 and ckpt is not None:
             _write_checkpoint(ckpt, fp, T, schema, done, packed)
         bar.update(int(done.sum()) - bar.n)

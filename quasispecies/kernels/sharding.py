@@ -55,7 +55,14 @@ from quasispecies.model.mdp import check_mdp, initial_population
 from quasispecies.model.validate import check_nonneg_int, check_temperature
 from quasispecies.semiring import host
 
-__all__ = ["horizon_over_devices", "mesh", "sweep_over_devices"]
+__all__ = [
+    "fetch",
+    "horizon_over_devices",
+    "mesh",
+    "rows_order",
+    "rows_over_devices",
+    "sweep_over_devices",
+]
 
 
 def mesh(devices=None, axis: str = "d") -> Mesh:
@@ -77,7 +84,9 @@ def _gmax(axis):
     return lambda v: jax.lax.pmax(v, axis)
 
 
-def _fetch(a) -> np.ndarray:
+def fetch(a) -> np.ndarray:
+    """``a`` as one host array on every process (``process_allgather`` when ``a`` spans
+    processes, a plain copy otherwise)."""
     if getattr(a, "is_fully_addressable", True):
         return np.asarray(a)
     from jax.experimental import multihost_utils
@@ -145,8 +154,8 @@ def sweep_over_devices(mdp, temperatures, steps: int, x0=None, *, mesh: Mesh | N
         sub = np.concatenate([Ts[idx], np.full(per * n - len(idx), Ts[idx][-1])])
         Tsh = jax.device_put(jnp.asarray(sub), NamedSharding(mesh, P(mesh.axis_names[0])))
         uu, xx, ok = _sweep_sharded(arrs, Tsh, x0i, op.reward_max, kernel, steps, static, mesh)
-        ok = _fetch(ok)[: len(idx)]
-        uu, xx = pull.to_original(op, _fetch(uu)), pull.to_original(op, _fetch(xx))
+        ok = fetch(ok)[: len(idx)]
+        uu, xx = pull.to_original(op, fetch(uu)), pull.to_original(op, fetch(xx))
         u[idx[ok]] = uu[: len(idx)][ok]
         x[idx[ok]] = xx[: len(idx)][ok]
         return idx[~ok]
@@ -160,6 +169,63 @@ def sweep_over_devices(mdp, temperatures, steps: int, x0=None, *, mesh: Mesh | N
     if len(zero):
         run(zero, "pair")
     return u, x
+
+
+# ------------------------------------------------------------------ any row maker
+def _layout(K: int, n: int) -> np.ndarray:
+    """``(n, per)`` item indices, device ``j`` taking ``array_split(range(K), n)[j]``, with
+    ``-1`` padding (every device holds ``per = ceil(K / n)`` slots)."""
+    per = max(1, -(-K // n))
+    idx = np.full((n, per), -1, dtype=np.int64)
+    for j, part in enumerate(np.array_split(np.arange(K), n)):
+        idx[j, : part.size] = part
+    return idx.reshape(-1)
+
+
+def rows_over_devices(fn, values, width: int, *, mesh: Mesh | None = None) -> jax.Array:
+    """``fn``'s rows for every item of ``values``, the items split over the devices of
+    ``mesh`` (which may span the processes of a ``jax.distributed`` job).
+
+    ``fn(values[ids]) -> (len(ids), width)`` float64 rows, for a host-side row maker (a
+    steady-state solver, :func:`quasispecies.dynamics.sweep.temperature_sweep`'s rows)
+    rather than one traced program. The items are laid out evenly along the mesh axis;
+    each process calls ``fn`` once per *addressable* shard, under
+    ``jax.default_device(device)`` (so the JAX work in ``fn`` runs on the device that
+    holds the shard), and the result rows stay on that device. Returns the global
+    ``(n * per, width)`` array (``NamedSharding(mesh, P(axis))``, padding rows NaN, item
+    ``i`` at the row where :func:`fetch` then :func:`rows_order` put it); every process must
+    call it with the same ``values``. Items are computed independently, so each row is
+    bitwise what ``fn`` gives for that item alone whatever the mesh, as long as ``fn``'s
+    items are independent.
+    """
+    mesh = _or_default(mesh)
+    width = check_nonneg_int(width, "width", minimum=1)
+    vals = np.asarray(values)
+    if vals.ndim != 1:
+        raise ValueError(f"values: expected a 1-D array, got shape {vals.shape}")
+    n = mesh.devices.size
+    idx = _layout(vals.size, n)
+    per = idx.size // n
+    sh = NamedSharding(mesh, P(mesh.axis_names[0]))
+    where = jax.make_array_from_callback(idx.shape, sh, lambda i: idx[i])
+    blocks = []
+    for shard in sorted(where.addressable_shards, key=lambda s: s.index[0].start or 0):
+        ids = np.asarray(shard.data)
+        ids = ids[ids >= 0]
+        rows = np.full((per, width), np.nan)
+        if ids.size:
+            with jax.default_device(shard.device):
+                got = np.asarray(fn(vals[ids]), dtype=np.float64)
+            if got.shape != (ids.size, width):
+                raise ValueError(f"fn: returned shape {got.shape}, expected {(ids.size, width)}")
+            rows[: ids.size] = got
+        blocks.append(jax.device_put(rows, shard.device))
+    return jax.make_array_from_single_device_arrays((idx.size, width), sh, blocks)
+
+
+def rows_order(n_items: int, mesh: Mesh | None = None) -> np.ndarray:
+    """Item index of each row of :func:`rows_over_devices`' array (``-1``: padding)."""
+    return _layout(check_nonneg_int(n_items, "n_items"), _or_default(mesh).devices.size)
 
 
 # ------------------------------------------------------------------------ states
@@ -210,8 +276,8 @@ def horizon_over_devices(mdp, T: float, steps: int, x0=None, *, mesh: Mesh | Non
         u, c, ok = _horizon_sharded(
             arrs, jnp.asarray(T), x0i, op.reward_max, kernel, steps, op.static(), mesh
         )
-        if bool(_fetch(ok)):
+        if bool(fetch(ok)):
             break
-    u = pull.to_original(op, _fetch(u))
-    c = pull.to_original(op, _fetch(c))
+    u = pull.to_original(op, fetch(u))
+    c = pull.to_original(op, fetch(c))
     return u, host.softmax_pair(u, c, T)

@@ -11,6 +11,7 @@ count, and the gather is a copy).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,23 +32,41 @@ TEMPS = "geom:1e-3:5:23"  # 23 temperatures: blocks of 4 leave a short last bloc
 CHUNK = 4
 
 # One process of the job: counts the temperatures it computes (on stderr); in "stall"
-# mode it hangs on its second block, so that the parent kills the job mid-sweep.
+# mode it hangs on its second shard, so that the parent kills the job mid-sweep. "RAN p d"
+# says process p computed rows on device d; "SHARDS p m local held" that the global rows
+# array of a round spans m devices and that process p's addressable shards lie on exactly
+# its local devices.
 RUNNER = """
 import sys, time
+import jax
+import numpy as np
 import quasispecies.dynamics.sweep as sw
+import quasispecies.kernels.sharding as sh
 from quasispecies.cli import main
 
 mode = sys.argv[1]
-inner = sw._rows_for
+inner, outer = sw._rows_for, sh.rows_over_devices
 count = []
 
 def rows_for(mdp, T, *args):
     count.append(len(T))
+    dev = jax.config.jax_default_device
+    print(f"RAN {jax.process_index()} {dev.id}", file=sys.stderr, flush=True)
     if mode == "stall" and len(count) > 1:
         time.sleep(600)  # stuck in round 2, before its gather: the checkpoint holds round 1
     return inner(mdp, T, *args)
 
-sw._rows_for = rows_for
+def rows_over(*args, **kw):
+    g = outer(*args, **kw)
+    local = ",".join(str(d.id) for d in sorted(jax.local_devices(), key=lambda d: d.id))
+    held = ",".join(str(i) for i in sorted(s.device.id for s in g.addressable_shards))
+    full = [s.device.id for s in g.addressable_shards if np.isfinite(np.asarray(s.data)).any()]
+    full = ",".join(str(i) for i in sorted(full)) or "-"
+    m = g.sharding.mesh.devices.size
+    print(f"SHARDS {jax.process_index()} {m} {local} {held} {full}", file=sys.stderr, flush=True)
+    return g
+
+sw._rows_for, sh.rows_over_devices = rows_for, rows_over
 argv, rc, calls = sys.argv[2:], 0, 0
 while argv and rc == 0:  # several sweeps in one job, separated by "--then"
     cut = argv.index("--then") if "--then" in argv else len(argv)
@@ -60,15 +79,15 @@ sys.exit(rc)
 """
 
 
-def _env() -> dict[str, str]:
+def _env(devices: int = 2) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # 2 devices per process
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"  # per process
     return env
 
 
-def _launch(argv: list[str], n: int, timeout: float = 240) -> subprocess.Popen:
+def _launch(argv: list[str], n: int, timeout: float = 240, devices: int = 2) -> subprocess.Popen:
     """``launch_local(argv, n)`` in its own session (so the test can kill the whole job)."""
     code = (
         "import sys; from quasispecies.dynamics.distributed import launch_local; "
@@ -79,7 +98,7 @@ def _launch(argv: list[str], n: int, timeout: float = 240) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(devices),
         cwd=ROOT,
         start_new_session=True,
     )
@@ -128,9 +147,28 @@ def _same(ref: dict, got, keys=None) -> None:
         np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(ref[k]), err_msg=k)
 
 
+def _devices_used(err: str) -> dict[int, tuple[set[int], set[int], set[int]]]:
+    """Per process: (its local device ids, the devices whose shards held computed rows, the
+    devices its rows were computed on), after checking that every round's rows array
+    spans the global mesh of 2 x 2 devices and that the process's addressable shards lie
+    exactly on its local devices."""
+    out: dict[int, tuple[set[int], set[int], set[int]]] = {}
+    # searched, not split by line: process 0's progress bar shares the stream
+    for pid, m, local, held, full in re.findall(
+        r"SHARDS (\d+) (\d+) ([\d,]+) ([\d,]+) ([\d,]+|-)", err
+    ):
+        assert int(m) == 4 and local == held and len(local.split(",")) == 2, (m, local, held)
+        rec = out.setdefault(int(pid), ({int(d) for d in local.split(",")}, set(), set()))
+        rec[1].update(int(d) for d in full.split(",") if d != "-")
+    for pid, dev in re.findall(r"RAN (\d+) (\d+)", err):
+        out[int(pid)][2].add(int(dev))
+    return out
+
+
 def test_jobs_of_three_and_two_processes_equal_one_process(mdp_file, tmp_path):
-    """A horizon sweep on 3 processes is killed; 2 processes resume it, then run a
-    steady-state sweep in the same job; 1 process resumes the same checkpoint."""
+    """A horizon sweep on 3 processes x 1 device is killed; 2 processes x 2 devices (one
+    global mesh of 4) resume it, then run a steady-state sweep in the same job; 1 process
+    resumes the same checkpoint."""
     mdp, T, ref = _reference(mdp_file, 7)
     _, _, ref_steady = _reference(mdp_file, None)
     ckpt, out = tmp_path / "run.ckpt.npz", tmp_path / "run.out.npz"
@@ -142,7 +180,7 @@ def test_jobs_of_three_and_two_processes_equal_one_process(mdp_file, tmp_path):
         return [*a, "--checkpoint", str(ckpt), "--out", str(out)]
 
     # 3 processes, killed (the launcher and every process) once some rounds are saved
-    proc = _launch(argv("stall"), 3)
+    proc = _launch(argv("stall"), 3, devices=1)
     n_killed, deadline = 0, time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if ckpt.exists():
@@ -173,6 +211,10 @@ def test_jobs_of_three_and_two_processes_equal_one_process(mdp_file, tmp_path):
     assert proc.returncode == 0, err[-3000:]
     assert _rows(err, 0) == len(T) - len(done_T)
     assert _rows(err, 1) == len(T)
+    used = _devices_used(err)  # each process computed rows on each of its own devices
+    assert sorted(used) == [0, 1], used
+    assert all(loc == held == ran for loc, held, ran in used.values()), used
+    assert used[0][0].isdisjoint(used[1][0])
     with np.load(out) as z:
         _same(ref, {k: z[k] for k in z.files})
     with np.load(steady_out) as z:

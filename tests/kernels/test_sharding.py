@@ -54,6 +54,29 @@ SCRIPT = textwrap.dedent(
     # the public API (pull form from PULL_MIN_STATES states on) agrees with both
     u = qs.scaled_log_population(det, temps, 25, x0, layout="pull")
     np.testing.assert_array_equal(u, sharding.sweep_over_devices(det, temps, 25, x0)[0])
+    # rows_over_devices: a host row maker, items laid out evenly over the mesh, each shard
+    # computed under its own device (uneven 7 over 4, fewer items than devices, 1 device)
+    import jax.numpy as jnp
+    seen = []
+    def fn(v):
+        dev = jax.config.jax_default_device
+        seen.append((dev.id, len(v)))
+        y = jnp.asarray(v) * 2.0  # exact, and JAX work placed on the shard's device
+        assert y.devices() == {dev}, (y.devices(), dev)
+        return np.stack([v, np.asarray(y), np.sin(v)], axis=1)
+    for K, m in ((7, sharding.mesh()), (3, sharding.mesh()), (5, sharding.mesh(jax.devices()[:1]))):
+        vals = np.linspace(-1.0, 2.0, K)
+        seen.clear()
+        g = sharding.rows_over_devices(fn, vals, 3, mesh=m)
+        assert {s.device for s in g.addressable_shards} == set(m.devices.flat)
+        got, at = sharding.fetch(g), sharding.rows_order(K, m)
+        assert sorted(at[at >= 0]) == list(range(K)) and np.isnan(got[at < 0]).all()
+        want = np.stack([vals, 2.0 * vals, np.sin(vals)], axis=1)
+        np.testing.assert_array_equal(got[at >= 0], want[at[at >= 0]])
+        parts = [len(p) for p in np.array_split(np.arange(K), m.devices.size)]
+        assert sorted(n for _, n in seen) == sorted(n for n in parts if n), seen
+        busy = {d.id for d, n in zip(m.devices.flat, parts) if n}
+        assert {d for d, _ in seen} == busy and len(busy) == min(K, m.devices.size), seen
     print("SHARDING-OK")
     """
 )
@@ -75,3 +98,17 @@ def test_sharded_results_equal_single_device_exactly():
         timeout=900,
     )
     assert proc.returncode == 0 and "SHARDING-OK" in proc.stdout, proc.stderr[-4000:]
+
+
+def test_rows_over_devices_refuses_bad_input_by_name():
+    import numpy as np
+    import pytest
+
+    from quasispecies.kernels import sharding
+
+    with pytest.raises(ValueError, match="values: expected a 1-D array"):
+        sharding.rows_over_devices(lambda v: v[:, None], np.zeros((2, 2)), 1)
+    with pytest.raises(ValueError, match=r"fn: returned shape \(3, 1\), expected \(3, 2\)"):
+        sharding.rows_over_devices(lambda v: v[:, None], np.zeros(3), 2)
+    with pytest.raises(ValueError, match="width: must be >= 1"):
+        sharding.rows_over_devices(lambda v: v[:, None], np.zeros(3), 0)
