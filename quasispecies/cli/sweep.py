@@ -6,11 +6,12 @@ With --horizon H: per T the path sum from --start after H steps (T log n_H, the
 path-integral value T log sum n_H, the population x_H). Temperatures run in chunks;
 with --checkpoint a killed run resumes where it stopped.
 
-With --distributed the temperatures are split over the processes of a jax.distributed job
+With --distributed the temperatures are split over one mesh of the devices of all the
+processes of a jax.distributed job, each process computing its own devices' share
 (--coordinator HOST:PORT --num-processes N --process-id I, else JAX_COORDINATOR_ADDRESS,
 JAX_NUM_PROCESSES, JAX_PROCESS_ID, else SLURM_NTASKS/SLURM_PROCID, else JAX's cluster
 detection); process 0 writes --out and --checkpoint (keyed by temperature, so a run
-resumes on another process count). --local-processes N starts N such processes on
+resumes on another process or device count). --local-processes N starts N such processes on
 127.0.0.1 (one machine, for trying it out).
 """
 
@@ -47,7 +48,7 @@ def arguments(p) -> None:
     p.add_argument(
         "--distributed",
         action="store_true",
-        help="split the temperatures over the processes of a jax.distributed job",
+        help="split the temperatures over the devices of all processes of a jax.distributed job",
     )
     p.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (--distributed)")
     p.add_argument("--num-processes", type=int, metavar="N", help="processes in the job")
