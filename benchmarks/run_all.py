@@ -122,9 +122,12 @@ Written and measured with `benchmarks/bench_memory.py` (see its docstring); each
 its own process, peak RSS from `/proc/self/status` (`VmHWM`, reset before each call).
 No baseline: these rows record what fits, not a speed ratio. The sequence-space solve
 holds three `2^L` working vectors besides the model's `log f`; the sweep's row gives its
-peak as a multiple of its inputs (the MDP's arrays and `x0`; the pull operator, about
-the same size again, is built on the first call and cached, and the `32 x S` output
-is returned as a NumPy array).""",
+peak as a multiple of its inputs (the MDP's arrays and `x0`). Of the warm sweep's
+peak, the two `32 x S` float64 results that `quasispecies.kernels.pull.horizon` fills on
+the host (`u` and `x`, 244 MiB each at `S = 10^6`, though `scaled_log_population` returns
+only `u`) are about half, plus the per-temperature device outputs and their reordering
+copies; the first call also builds and caches the pull operator (about the inputs' size
+again) and compiles. Not done: filling only `u` when `x` is not wanted.""",
     "rl": """\
 Both are exact policy iteration (Howard) with the same improvement rule, so both stop
 after the same few improvement steps; the difference is the policy-evaluation solve.
