@@ -196,9 +196,9 @@ def _transposed(ns, lk, r, Te: float):
     return MDP.from_transitions(nxt, R, pi0)
 
 
-def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter):
-    """Host: the same iterative solve as the untraced call for ``l``, then ``r`` from
-    the transposed operator (or a JAX power iteration for a hub-heavy graph)."""
+def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter, right=True):
+    """Host: the same iterative solve as the untraced call for ``l``, then (``right``) ``r``
+    from the transposed operator (or a JAX power iteration for a hub-heavy graph)."""
     from quasispecies.dynamics.steady import _steady_one
 
     ns, prob, reward, pi0, x0 = (np.asarray(a) for a in (ns, prob, reward, pi0, x0))
@@ -208,8 +208,10 @@ def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter):
     left = _steady_one(mdp, T, x0, tol, max_iter, method)
     hns, lk, r = _host_arrays(ns, prob, reward, pi0)
     Te = _eval_temperature(T, r, np.isfinite(lk))
-    back = _transposed(hns, lk, r, Te)
-    if back is not None:
+    back = _transposed(hns, lk, r, Te) if right else None
+    if not right:
+        q = np.zeros(len(x0))
+    elif back is not None:
         q = np.asarray(_steady_one(back, Te, None, tol, max_iter, method).population)
     else:
         arrays = (jnp.asarray(hns), jnp.asarray(lk), jnp.asarray(r))
@@ -301,10 +303,13 @@ def _shape(S, dtype):
 
 @partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def perron(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
-    return _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0)[0]
+    """``(population, log_growth, scaled_log_growth, stats)`` of the steady state, with
+    implicit gradients. ``solver``: ``"dense"`` or ``"<method>-<layout>"``; ``stats`` is
+    ``(iterations, converged, residual)``. Without a gradient only the left vector is solved."""
+    return _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=False)[0]
 
 
-def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
+def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=True):
     S = reward.shape[0]
     dt = reward.dtype
     if solver == "dense":
@@ -326,7 +331,7 @@ def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
         return (x, log_growth, scaled, stats), res
     scalar = jax.ShapeDtypeStruct((), dt)
     shapes = (_shape(S, dt), scalar, scalar, jax.ShapeDtypeStruct((3,), dt), _shape(S, dt), scalar)
-    host_fn = partial(_iterative_forward, solver=solver, tol=tol, max_iter=max_iter)
+    host_fn = partial(_iterative_forward, solver=solver, tol=tol, max_iter=max_iter, right=right)
     x, log_growth, scaled, stats, q, Te = jax.pure_callback(
         host_fn, shapes, ns, prob, reward, pi0, T, x0, vmap_method="sequential"
     )
