@@ -74,12 +74,15 @@ while every weight is a normal float64 (exact there) and in the log domain other
   states and the crossover are from an earlier run on an AMD EPYC at load ~5.5. Under
   the heavy load SciPy's loop (three NumPy calls from Python per step) slowed down much
   more than ours (one compiled call per temperature), so the rerun ratios (7.4 and 2.6
-  at `2e4`) flatter us. A fairer figure at `2e4`: pinned to one core (`taskset -c 0`),
-  same process, alternating, minimum of 8-12 repeats, a step took 67.5 us ours vs 191 us
-  SciPy (deterministic) and 120 vs 207 us (stochastic), still under that load. On the
-  earlier, quieter AMD run SciPy took 78 us a step and ours 121 (ratio 0.64) before the
-  change; with the change's -20 % that machine would give about 0.8 at `2e4`
-  deterministic: this is not shown to be >= 1x there. The stochastic `1e6` row (0.99)
+  at `2e4`) flatter us. Fairer figures at `2e4` on the same Intel machine: pinned to one
+  core (`taskset -c 0`, same process, alternating, minimum of 8-12 repeats, load ~12) a
+  step took 67.5 us ours vs 191 us SciPy (deterministic) and 120 vs 207 us
+  (stochastic); the deterministic case rerun once more at load ~2.5 gave 0.569 s vs
+  2.36 s (4.2x; 89 vs 369 us a step), and SciPy alone in a process without JAX took
+  494 us a step. So on this machine ours is ahead at `2e4` at any load. On the earlier,
+  quieter AMD run SciPy took 78 us a step and ours 121 (ratio 0.64) before the change;
+  with the change's -20 % that machine would give about 0.8 at `2e4` deterministic:
+  >= 1x is not shown there (it was not available to rerun). The stochastic `1e6` row
   was not rerun (it takes ~5 min a side under this load).
 * **Where a step's time goes at `S = 2e4`** (deterministic, 12 in-degree buckets, one
   jitted 200-step scan per variant, per-step minimum over 15-25 repeats alternated in
