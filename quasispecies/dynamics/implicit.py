@@ -175,10 +175,13 @@ def _transposed(ns, lk, r, Te: float):
     cost more than four times the edges)."""
     from quasispecies.model.mdp import MDP
 
-    live, src, S = _live_edges(ns, lk)
-    dst = ns[live]
-    order = np.argsort(dst, kind="stable")
-    src, dst, lkl, rl = src[live][order], dst[order], lk[live][order], r[live][order]
+    S = lk.shape[0]
+    idx = np.flatnonzero(np.isfinite(lk))
+    dst = ns.ravel()[idx].astype(np.int32)
+    idx = idx[np.argsort(dst, kind="stable")]
+    dst = ns.ravel()[idx]
+    src = idx // (lk.size // S)
+    lkl, rl = lk.ravel()[idx], r.ravel()[idx]
     deg = np.bincount(dst, minlength=S)
     width = int(deg.max())
     if width > MAX_TRANSPOSED_DEGREE and width * S > 4 * dst.size:
@@ -186,14 +189,19 @@ def _transposed(ns, lk, r, Te: float):
     starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
     slot = np.arange(dst.size) - starts[dst]
     L = host.sorted_segment_lse(lkl, starts)
-    nxt = np.tile(np.arange(S)[:, None], (1, width))
-    nxt[dst, slot] = src
+    # Built as the arrays of MDP.from_transitions(nxt, R, pi0) would be, without its
+    # O(S x width) validation: every row of pi0 sums to 1 by construction, every padding
+    # slot has pi0 = P = 0 and R = -inf.
+    nxt = np.tile(np.arange(S, dtype=np.int32)[:, None, None], (1, width, 1))
+    nxt[dst, slot, 0] = src
+    prob = np.zeros((S, width, 1))
+    prob[dst, slot, 0] = 1.0
     pi0 = np.zeros((S, width))
     pi0[dst, slot] = np.exp(lkl - L[dst])
     pi0 /= pi0.sum(axis=1, keepdims=True)
-    R = np.full((S, width), -np.inf)
-    R[dst, slot] = rl + Te * L[dst]
-    return MDP.from_transitions(nxt, R, pi0)
+    R = np.full((S, width, 1), -np.inf)
+    R[dst, slot, 0] = rl + Te * L[dst]
+    return MDP.tree_unflatten((S, width, False, (S, width)), (nxt, prob, R, pi0))
 
 
 def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter, right=True):
