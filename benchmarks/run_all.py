@@ -82,8 +82,10 @@ while every weight is a normal float64 (exact there) and in the log domain other
   494 us a step. So on this machine ours is ahead at `2e4` at any load. On the earlier,
   quieter AMD run SciPy took 78 us a step and ours 121 (ratio 0.64) before the change;
   with the change's -20 % that machine would give about 0.8 at `2e4` deterministic:
-  >= 1x is not shown there (it was not available to rerun). The stochastic `1e6` row
-  was not rerun (it takes ~5 min a side under this load).
+  >= 1x is not shown there (it was not available to rerun). **Still behind**: the
+  stochastic `1e6` row, rerun on the Intel machine after the change at load ~3-4 (0.94:
+  288 vs 271 s). There both sides are bound by random reads over 8e6 edges and the
+  change (per-step fixed costs) does not help; nothing further was tried for it.
 * **Where a step's time goes at `S = 2e4`** (deterministic, 12 in-degree buckets, one
   jitted 200-step scan per variant, per-step minimum over 15-25 repeats alternated in
   one process; measured 2026-12-03 with the load average at 9-15 on the 2 cores, so
