@@ -34,6 +34,7 @@ import scipy.linalg
 
 from quasispecies.kernels.maxplus import max_plus_eigenvalue, strong_components
 from quasispecies.kernels.perron import balance, perron_vector
+from quasispecies.model.validate import is_traced
 from quasispecies.semiring import host
 from quasispecies.semiring.core import (
     at_temperature,
@@ -129,6 +130,7 @@ def _host_arrays(ns, prob, reward, pi0):
 def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, xbar):
     """Host: per-transition flux and population terms ``(flux_e, pop_e)``, ``(S, A, B)``."""
     ns, lk, r = _host_arrays(ns, prob, reward, pi0)
+    x, y, q, phi = (np.asarray(a, dtype=float) for a in (x, y, q, phi))
     live, src, S = _live_edges(ns, lk)
     Te = float(Te)
     _, A, _ = _dense_matrices(ns, lk, r, Te)
@@ -317,32 +319,45 @@ def perron(solver, tol, max_iter, ns, prob, reward, pi0, T, x0):
     return _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=False)[0]
 
 
+def _on_host(fn, shapes, *args):
+    """``fn(*args)`` on the host. With concrete arguments (eager ``jax.grad``) it is called
+    directly; traced (``jit``/``vmap``) through :func:`jax.pure_callback`, so ``fn`` must
+    then be NumPy-only: a JAX call inside a callback can deadlock XLA's CPU executor."""
+    if not is_traced(*args):
+        return tuple(jnp.asarray(o) for o in fn(*args))
+    return jax.pure_callback(fn, shapes, *args, vmap_method="sequential")
+
+
 def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=True):
     S = reward.shape[0]
     dt = reward.dtype
+    scalar = jax.ShapeDtypeStruct((), dt)
+    stats_shape = jax.ShapeDtypeStruct((3,), dt)
     if solver == "dense":
-        scalar = jax.ShapeDtypeStruct((), dt)
-        shapes = (
-            _shape(S, dt),
-            scalar,
-            scalar,
-            jax.ShapeDtypeStruct((3,), dt),
-            _shape(S, dt),
-            _shape(S, dt),
-            _shape(S, dt),
-            scalar,
-        )
-        x, log_growth, scaled, stats, y, q, phi, Te = jax.pure_callback(
-            _dense_forward, shapes, ns, prob, reward, pi0, T, vmap_method="sequential"
+        shapes = (_shape(S, dt), scalar, scalar, stats_shape, *(_shape(S, dt),) * 3, scalar)
+        x, log_growth, scaled, stats, y, q, phi, Te = _on_host(
+            _dense_forward, shapes, ns, prob, reward, pi0, T
         )
         res = (ns, prob, reward, pi0, T, log_growth, x, y, q, phi, Te)
         return (x, log_growth, scaled, stats), res
-    scalar = jax.ShapeDtypeStruct((), dt)
-    shapes = (_shape(S, dt), scalar, scalar, jax.ShapeDtypeStruct((3,), dt), _shape(S, dt), scalar)
-    host_fn = partial(_iterative_forward, solver=solver, tol=tol, max_iter=max_iter, right=right)
-    x, log_growth, scaled, stats, q, Te = jax.pure_callback(
-        host_fn, shapes, ns, prob, reward, pi0, T, x0, vmap_method="sequential"
-    )
+    if not is_traced(ns, prob, reward, pi0, T, x0):  # eager: the public host solvers
+        out = _iterative_forward(
+            ns, prob, reward, pi0, T, x0, solver=solver, tol=tol, max_iter=max_iter, right=right
+        )
+        x, log_growth, scaled, stats, q, Te = (jnp.asarray(o) for o in out)
+    else:  # jit / vmap: the log-domain power iterations, all in JAX
+        from quasispecies.dynamics.steady import _power_iteration
+
+        arrays = _jax_arrays(ns, prob, reward, pi0)
+        finite = jnp.where(jnp.isfinite(arrays[1]), jnp.abs(arrays[2]), 0.0)
+        Te = at_temperature(T, T, 1e-8 * jnp.maximum(1.0, jnp.max(finite)))
+        dense = solver.endswith("-dense")
+        x, scaled, it, delta, resid = _power_iteration(arrays, Te, x0, tol, dense, max_iter)
+        q = right_power_iteration(arrays, Te, tol, max_iter)[0] if right else jnp.zeros(S, dt)
+        log_growth = at_temperature(
+            T, scaled / safe_temperature(T), jnp.where(scaled == 0, 0.0, jnp.sign(scaled) * jnp.inf)
+        )
+        stats = jnp.stack([it.astype(dt), (delta <= tol).astype(dt), resid.astype(dt)])
     res = (ns, prob, reward, pi0, T, log_growth, x, q, scaled, Te)
     return (x, log_growth, scaled, stats), res
 
@@ -361,21 +376,7 @@ def _perron_bwd(solver, tol, max_iter, res, cts):
     if solver == "dense":
         x, y, q, phi, Te = res[6:]
         shapes = (jax.ShapeDtypeStruct(reward.shape, dt),) * 2
-        flux, pop = jax.pure_callback(
-            _dense_edges,
-            shapes,
-            ns,
-            prob,
-            reward,
-            pi0,
-            x,
-            y,
-            q,
-            phi,
-            Te,
-            xbar,
-            vmap_method="sequential",
-        )
+        flux, pop = _on_host(_dense_edges, shapes, ns, prob, reward, pi0, x, y, q, phi, Te, xbar)
     else:
         x, q, g, Te = res[6:]
         flux, pop = _power_edges(

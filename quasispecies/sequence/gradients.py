@@ -82,6 +82,11 @@ def _growth(model, lf, T):
 
 
 def _solve(model, lf, T):
+    if not is_traced(lf, T):
+        # eager jax.grad: call the solver directly. Through pure_callback its JAX matvecs
+        # would run inside an XLA callback while the caller dispatches asynchronously,
+        # which can exhaust the CPU executor and deadlock.
+        return tuple(jnp.asarray(o) for o in _host_growth(model, lf, T))
     scalar = jax.ShapeDtypeStruct((), jnp.float64)
     shapes = (scalar, scalar, scalar, jax.ShapeDtypeStruct(lf.shape, jnp.float64))
     return jax.pure_callback(partial(_host_growth, model), shapes, lf, T, vmap_method="sequential")
