@@ -158,19 +158,17 @@ The baseline drives ARPACK with the same Kronecker matvec in NumPy.""",
     "gradients": """\
 The gradient of `log rho(W_T)` by implicit differentiation
 (`quasispecies/dynamics/implicit.py`) is the stationary flux `l_i W_e r_j / (rho l.r)`: it
-needs the left Perron vector (the forward solve), the right one (a second power iteration
-of the same cost) and one pass over the edges, never a backward pass through the
-iterations, so memory stays `O(S)`. The target is a gradient `<= 3x` the forward; the
-`ratio` column is forward / gradient, so `>= 0.33` meets it (measured 1.06x the forward at
-`1e5`, 1.42x at `1e6`; a first run at a load average of 13 gave 2.09x and 1.45x). Both
-columns run the traced solver, log-domain power iteration on the segment layout. Not
-checked: whether XLA drops the right-vector iteration from the forward-only program (the
-custom VJP's primal is its forward rule, which computes both vectors); if it does not, the
-forward column includes it, and against a left-only solve the gradient would cost up to
-about twice as much. The public untraced `steady_state` on the same MDP uses the
-linear-domain pull form and is faster (`public_untraced_s`: 0.27 s at `1e5`, 6.8 s at
-`1e6`, warm), a speed-up the traced path does not have yet. The finite-difference row:
-`2 S A` untraced dense solves against one implicit gradient.""",
+needs the left Perron vector (the public forward solve itself), the right one (the same
+solver on the transposed operator, assembled as a deterministic MDP at the same `T`) and
+one pass over the edges, never a backward pass through the iterations, so memory stays
+`O(S)`. The baseline is the public untraced `qs.steady_state` a user runs (pull form,
+linear domain); the target is a gradient `<= 3x` it, i.e. a `ratio` (forward / gradient)
+`>= 0.33`: measured 2.20x at `1e5` and 2.32x at `1e6` (the second solve plus assembling
+the transposed operator, ~4 s at `1e6`: a stable sort of the edges by destination and the
+padded arrays). Under `jit`/`vmap` the iterative path cannot call the host solver (a JAX
+call inside an XLA callback can deadlock the CPU executor), so it runs log-domain power
+iterations in JAX instead, slower (the `traced forward` in the notes). The
+finite-difference row: `2 S A` untraced dense solves against one implicit gradient.""",
     "lm": """\
 Same model (SmolLM2-135M-Instruct, the embedded Q4_1 GGUF dequantised to float32), same
 token batches. Scoring rows: one full forward pass with log-softmax over the vocabulary
