@@ -169,6 +169,35 @@ def _mdp_from(ns, prob, reward, pi0, dense: bool):
     return MDP.tree_unflatten((S, A, dense, np.shape(reward)), (ns, prob, reward, pi0))
 
 
+_LAYOUTS: dict = {}  # structure of the last transposed operators (see _transposed_layout)
+
+
+def _transposed_layout(ns, live):
+    """The edges of ``W`` sorted by destination, and the padded arrays of ``W^T`` that
+    depend on the support only, cached by the support (a gradient loop, ``fit_rewards``
+    say, differentiates the same graph again and again). ``None`` for a hub-heavy graph."""
+    key = (ns.shape, hash(ns.tobytes()), hash(np.packbits(live).tobytes()))
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    S = ns.shape[0]
+    idx = np.flatnonzero(live)
+    dst = ns.ravel()[idx].astype(np.int32)
+    idx = idx[np.argsort(dst, kind="stable")]
+    dst = ns.ravel()[idx]
+    deg = np.bincount(dst, minlength=S)
+    width = int(deg.max())
+    layout = None
+    if not (width > MAX_TRANSPOSED_DEGREE and width * S > 4 * dst.size):
+        starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
+        slot = np.arange(dst.size) - starts[dst]
+        nxt = np.tile(np.arange(S, dtype=np.int32)[:, None, None], (1, width, 1))
+        nxt[dst, slot, 0] = idx // (live.size // S)
+        layout = (idx, dst, starts, slot, width, nxt)
+    _LAYOUTS.clear()  # keep one: at S = 1e6 a layout holds ~0.15 GB
+    _LAYOUTS[key] = layout
+    return layout
+
+
 def _transposed(ns, lk, r, Te: float):
     """``W_T^T`` at ``T = Te`` as a deterministic MDP: state ``j`` "acts" along each edge
     into it, with ``pi0`` its share of ``j``'s incoming kernel weight and the rest moved
@@ -177,32 +206,21 @@ def _transposed(ns, lk, r, Te: float):
     cost more than four times the edges)."""
     from quasispecies.model.mdp import MDP
 
-    S = lk.shape[0]
-    idx = np.flatnonzero(np.isfinite(lk))
-    dst = ns.ravel()[idx].astype(np.int32)
-    idx = idx[np.argsort(dst, kind="stable")]
-    dst = ns.ravel()[idx]
-    src = idx // (lk.size // S)
-    lkl, rl = lk.ravel()[idx], r.ravel()[idx]
-    deg = np.bincount(dst, minlength=S)
-    width = int(deg.max())
-    if width > MAX_TRANSPOSED_DEGREE and width * S > 4 * dst.size:
+    layout = _transposed_layout(ns, np.isfinite(lk))
+    if layout is None:
         return None
-    starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
-    slot = np.arange(dst.size) - starts[dst]
+    idx, dst, starts, slot, width, nxt = layout
+    S = lk.shape[0]
+    lkl = lk.ravel()[idx]
     L = host.sorted_segment_lse(lkl, starts)
-    # Built as the arrays of MDP.from_transitions(nxt, R, pi0) would be, without its
-    # O(S x width) validation: every row of pi0 sums to 1 by construction, every padding
-    # slot has pi0 = P = 0 and R = -inf.
-    nxt = np.tile(np.arange(S, dtype=np.int32)[:, None, None], (1, width, 1))
-    nxt[dst, slot, 0] = src
-    prob = np.zeros((S, width, 1))
-    prob[dst, slot, 0] = 1.0
+    # The arrays MDP.from_transitions(nxt, R, pi0) would build, without its O(S x width)
+    # validation: each row of pi0 sums to 1 (to rounding) by construction, and every
+    # padding slot has pi0 = P = 0 and R = -inf.
     pi0 = np.zeros((S, width))
     pi0[dst, slot] = np.exp(lkl - L[dst])
-    pi0 /= pi0.sum(axis=1, keepdims=True)
     R = np.full((S, width, 1), -np.inf)
-    R[dst, slot, 0] = rl + Te * L[dst]
+    R[dst, slot, 0] = r.ravel()[idx] + Te * L[dst]
+    prob = np.isfinite(R).astype(float)
     return MDP.tree_unflatten((S, width, False, (S, width)), (nxt, prob, R, pi0))
 
 
