@@ -288,6 +288,7 @@ def right_power_iteration(arrays, T, tol, max_iter: int):
     return softmax_pair(v, jnp.zeros_like(v), T, axis=0), it
 
 
+@partial(jax.jit, static_argnames=("max_iter",))
 def _power_edges(arrays, x, q, g, Te, xbar, tol, max_iter: int):
     """Per-transition flux and population terms on the iterative path (``O(S)`` memory)."""
     ns, lk, rew = arrays
@@ -400,6 +401,17 @@ def _perron_bwd(solver, tol, max_iter, res, cts):
         flux, pop = _power_edges(
             _jax_arrays(ns, prob, reward, pi0), x, q, g, Te, xbar, tol, max_iter
         )
+    return (
+        None,
+        None,
+        *_cotangents(flux, pop, reward, pi0, T, log_growth, gbar_log, gbar_scaled),
+        None,
+    )
+
+
+@jax.jit
+def _cotangents(flux, pop, reward, pi0, T, log_growth, gbar_log, gbar_scaled):
+    """``(R_bar, pi0_bar, T_bar)`` from the per-transition flux and population terms."""
     safe_T = safe_temperature(T)
     # the cotangent of log W_e at T > 0; at T = 0 only scaled_log_growth has a (sub)gradient
     gl = jnp.where(jnp.isfinite(gbar_log), gbar_log, 0.0)
@@ -409,7 +421,7 @@ def _perron_bwd(solver, tol, max_iter, res, cts):
     pi0_bar = jnp.where(pi0 > 0, jnp.sum(omega, axis=2) / jnp.where(pi0 > 0, pi0, 1.0), 0.0)
     log_rho = at_temperature(T, log_growth, 0.0)
     T_bar = at_temperature(T, gbar_scaled * log_rho - jnp.sum(omega * r) / safe_T**2, 0.0)
-    return None, None, reward_bar, pi0_bar, T_bar, None
+    return reward_bar, pi0_bar, T_bar
 
 
 perron.defvjp(_perron_fwd, _perron_bwd)
