@@ -163,11 +163,11 @@ solver on the transposed operator, assembled as a deterministic MDP at the same 
 one pass over the edges, never a backward pass through the iterations, so memory stays
 `O(S)`. The baseline is the public untraced `qs.steady_state` a user runs (pull form,
 linear domain); the target is a gradient `<= 3x` it, i.e. a `ratio` (forward / gradient)
-`>= 0.33`: measured 2.20x at `1e5` and 2.32x at `1e6` (the second solve plus assembling
+`>= 0.33`: measured 1.98x at `1e5` and 2.5x at `1e6` (the second solve plus assembling
 the transposed operator, ~4 s at `1e6`: a stable sort of the edges by destination and the
 padded arrays). Under `jit`/`vmap` the iterative path cannot call the host solver (a JAX
 call inside an XLA callback can deadlock the CPU executor), so it runs log-domain power
-iterations in JAX instead, slower (the `traced forward` in the notes). The
+iterations in JAX instead, slower; the rows measure eager `jax.grad`. The
 finite-difference row: `2 S A` untraced dense solves against one implicit gradient.""",
     "lm": """\
 Same model (SmolLM2-135M-Instruct, the embedded Q4_1 GGUF dequantised to float32), same
