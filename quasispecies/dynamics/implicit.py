@@ -34,6 +34,7 @@ import scipy.linalg
 
 from quasispecies.kernels.maxplus import max_plus_eigenvalue, strong_components
 from quasispecies.kernels.perron import balance, perron_vector
+from quasispecies.kernels.transpose import transposed_mdp
 from quasispecies.model.validate import is_traced
 from quasispecies.semiring import host
 from quasispecies.semiring.core import (
@@ -157,71 +158,11 @@ def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, xbar):
 
 
 # ------------------------------------------------------------ iterative (host solve)
-#: Above this many in-edges on one state the transposed operator is not padded into a
-#: deterministic MDP (``S x max in-degree`` slots) and the right vector is iterated in JAX.
-MAX_TRANSPOSED_DEGREE = 64
-
-
 def _mdp_from(ns, prob, reward, pi0, dense: bool):
     from quasispecies.model.mdp import MDP
 
     S, A, _ = np.shape(prob)
     return MDP.tree_unflatten((S, A, dense, np.shape(reward)), (ns, prob, reward, pi0))
-
-
-_LAYOUTS: dict = {}  # structure of the last transposed operators (see _transposed_layout)
-
-
-def _transposed_layout(ns, live):
-    """The edges of ``W`` sorted by destination, and the padded arrays of ``W^T`` that
-    depend on the support only, cached by the support (a gradient loop, ``fit_rewards``
-    say, differentiates the same graph again and again). ``None`` for a hub-heavy graph."""
-    key = (ns.shape, hash(ns.tobytes()), hash(np.packbits(live).tobytes()))
-    if key in _LAYOUTS:
-        return _LAYOUTS[key]
-    S = ns.shape[0]
-    idx = np.flatnonzero(live)
-    dst = ns.ravel()[idx].astype(np.int32)
-    idx = idx[np.argsort(dst, kind="stable")]
-    dst = ns.ravel()[idx]
-    deg = np.bincount(dst, minlength=S)
-    width = int(deg.max())
-    layout = None
-    if not (width > MAX_TRANSPOSED_DEGREE and width * S > 4 * dst.size):
-        starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
-        slot = np.arange(dst.size) - starts[dst]
-        nxt = np.tile(np.arange(S, dtype=np.int32)[:, None, None], (1, width, 1))
-        nxt[dst, slot, 0] = idx // (live.size // S)
-        layout = (idx, dst, starts, slot, width, nxt)
-    _LAYOUTS.clear()  # keep one: at S = 1e6 a layout holds ~0.15 GB
-    _LAYOUTS[key] = layout
-    return layout
-
-
-def _transposed(ns, lk, r, Te: float):
-    """``W_T^T`` at ``T = Te`` as a deterministic MDP: state ``j`` "acts" along each edge
-    into it, with ``pi0`` its share of ``j``'s incoming kernel weight and the rest moved
-    into the reward, so ``pi0' e^{R'/Te} = K e^{R/Te}`` edge by edge. ``None`` when one
-    state has more than :data:`MAX_TRANSPOSED_DEGREE` in-edges (and the padding would
-    cost more than four times the edges)."""
-    from quasispecies.model.mdp import MDP
-
-    layout = _transposed_layout(ns, np.isfinite(lk))
-    if layout is None:
-        return None
-    idx, dst, starts, slot, width, nxt = layout
-    S = lk.shape[0]
-    lkl = lk.ravel()[idx]
-    L = host.sorted_segment_lse(lkl, starts)
-    # The arrays MDP.from_transitions(nxt, R, pi0) would build, without its O(S x width)
-    # validation: each row of pi0 sums to 1 (to rounding) by construction, and every
-    # padding slot has pi0 = P = 0 and R = -inf.
-    pi0 = np.zeros((S, width))
-    pi0[dst, slot] = np.exp(lkl - L[dst])
-    R = np.full((S, width, 1), -np.inf)
-    R[dst, slot, 0] = r.ravel()[idx] + Te * L[dst]
-    prob = np.isfinite(R).astype(float)
-    return MDP.tree_unflatten((S, width, False, (S, width)), (nxt, prob, R, pi0))
 
 
 def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter, right=True):
@@ -236,7 +177,7 @@ def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter, r
     left = _steady_one(mdp, T, x0, tol, max_iter, method)
     hns, lk, r = _host_arrays(ns, prob, reward, pi0)
     Te = _eval_temperature(T, r, np.isfinite(lk))
-    back = _transposed(hns, lk, r, Te) if right else None
+    back = transposed_mdp(hns, lk, r, Te) if right else None
     if not right:
         q = np.zeros(len(x0))
     elif back is not None:

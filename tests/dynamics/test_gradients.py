@@ -224,14 +224,14 @@ def test_sparse_iterative_path_at_scale():
 def test_hub_graph_takes_the_jax_right_vector():
     """Every state's second action leads to state 0 (in-degree S): the transposed operator
     is not padded into an MDP, the right vector comes from the JAX power iteration."""
-    from quasispecies.dynamics import implicit
+    from quasispecies.kernels import transpose
 
     rng = np.random.default_rng(6)
     S = 2600
     ns = np.stack([(np.arange(S) + 1) % S, np.zeros(S, dtype=int)], axis=1)
     R = rng.normal(size=(S, 2))
     lk = np.log(np.full((S, 2, 1), 0.5))
-    assert implicit._transposed(ns[:, :, None], lk, R[:, :, None], 1.0) is None
+    assert transpose.transposed_mdp(ns[:, :, None], lk, R[:, :, None], 1.0) is None
 
     def f(R):
         return qs.steady_state(qs.MDP.from_transitions(ns, R), 1.0).log_growth
