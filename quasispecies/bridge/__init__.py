@@ -9,7 +9,7 @@ A token tree is an MDP (state = prefix, action = next token, deterministic, rewa
 ``load_lm(spec)``              any model by name: ``embedded`` | ``gguf:PATH`` |
                                ``hf:PATH`` | ``http://HOST:PORT/v1[#MODEL]``
 ``default_lm()``               the embedded SmolLM2-135M-Instruct (Q4_1 GGUF), pure JAX
-``GGUFModel(path)``            any Llama-family GGUF
+``GGUFModel(path)``            a llama, qwen2 or qwen3 GGUF (F32..Q8_0, K-quants)
 ``TransformersLM(path)``       a local HF model (extra ``[hf]``; torch imported lazily)
 ``token_tree(lm, p, H, k)``    the depth-``H`` top-``k`` tree as an MDP
 ``RemoteLM(url, model)``       a model behind an OpenAI-compatible server (the ``LM``
