@@ -180,13 +180,17 @@ def _horizon_run(mdp: MDP, Ts: np.ndarray, sweep: bool, x0, steps: int, history:
         if sweep:
             return res.history, res.u
         return (None if res.history is None else res.history[0]), res.u[0]
+    return _scan(mdp, jnp.asarray(Ts), sweep, jnp.asarray(x0), steps, history, layout == "dense")
+
+
+def _scan(mdp: MDP, T, sweep: bool, x0, steps: int, history: bool, dense: bool):
+    """:func:`run_horizon` on the dense or segment layout, vmapped over ``T`` when ``sweep``."""
     arrays = mdp.arrays()
-    dense = layout == "dense"
 
     def fn(t):
-        return run_horizon(arrays, t, jnp.asarray(x0), steps, dense, history)
+        return run_horizon(arrays, t, x0, steps, dense, history)
 
-    return jax.vmap(fn)(jnp.asarray(Ts)) if sweep else fn(jnp.asarray(Ts))
+    return jax.vmap(fn)(T) if sweep else fn(T)
 
 
 def traced_inputs(mdp, T, x0) -> bool:
@@ -213,26 +217,19 @@ def traced_population(mdp: MDP, x0, dtype):
 
 
 def _traced_horizon(mdp, T, steps: int, x0, history: bool, layout: str):
-    """The differentiable horizon: the dense or segment layout with traced inputs."""
+    """The differentiable horizon: the dense or segment layout with traced inputs (``auto``
+    takes segment where it would take pull, whose buckets are prepared on the host)."""
     mdp = check_mdp(mdp)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
+    chosen = resolve_layout(mdp, layout)
     if layout == "pull":
         raise ValueError(
             "layout: 'pull' prepares its buckets on the host and cannot take traced "
             "inputs; use 'auto', 'segment' or 'dense' under jax.grad / jit / vmap"
         )
-    dense = mdp.dense if layout == "auto" else layout == "dense"
-    if dense and not mdp.dense:
-        raise ValueError("layout: 'dense' needs an MDP built from a dense P")
-    arrays = mdp.traced_arrays()
-    T = traced_temperature(T).astype(arrays[2].dtype)
-    x = traced_population(mdp, x0, arrays[2].dtype)
-
-    def fn(t):
-        return run_horizon(arrays, t, x, steps, dense, history)
-
-    return jax.vmap(fn)(T) if T.ndim == 1 else fn(T)
+    dtype = jnp.asarray(mdp.reward).dtype
+    T = traced_temperature(T).astype(dtype)
+    x = traced_population(mdp, x0, dtype)
+    return _scan(mdp, T, T.ndim == 1, x, steps, history, chosen == "dense")
 
 
 def evolve(mdp, T, steps: int, x0=None, *, layout: str = "auto") -> np.ndarray:

@@ -46,7 +46,7 @@ from quasispecies.semiring.core import (
     softmax_pair,
 )
 
-__all__ = ["check_irreducible", "perron", "right_power_iteration"]
+__all__ = ["check_irreducible", "edge_temperature", "perron", "right_power_iteration"]
 
 
 def check_irreducible(next_state, prob, pi0) -> None:
@@ -61,11 +61,14 @@ def check_irreducible(next_state, prob, pi0) -> None:
     src = np.broadcast_to(np.arange(S)[:, None, None], ns.shape)[live]
     graph = csr_matrix((np.ones(src.size), (src, ns[live])), shape=(S, S))
     if connected_components(graph, directed=True, connection="strong")[0] != 1:
-        raise ValueError(
-            "mdp: W_T is reducible (its support graph is not strongly connected), so its "
-            "Perron vector is not unique and has no derivative: gradients of steady_state "
-            "need an irreducible W_T"
-        )
+        raise ValueError(_REDUCIBLE)
+
+
+_REDUCIBLE = (
+    "mdp: W_T is reducible (its support graph is not strongly connected), so its Perron "
+    "vector is not unique and has no derivative: gradients of steady_state need an "
+    "irreducible W_T"
+)
 
 
 # --------------------------------------------------------------------- dense (host)
@@ -76,8 +79,10 @@ def _live_edges(ns, lk):
     return live, src, S
 
 
-def _eval_temperature(T: float, r, live) -> float:
-    scale = float(np.max(np.abs(r[live]), initial=0.0))
+def edge_temperature(T: float, reward, live) -> float:
+    """``T``, or at ``T = 0`` the evaluation temperature of the iterative solvers:
+    ``1e-8`` times the largest ``|reward|`` over the ``live`` transitions (at least 1)."""
+    scale = float(np.max(np.abs(reward[live]), initial=0.0))
     return T if T > 0 else 1e-8 * max(1.0, scale)
 
 
@@ -86,7 +91,7 @@ def _dense_matrices(ns, lk, r, T):
     seg = src[live] * S + ns[live]
     A0 = np.full(S * S, -np.inf)
     np.maximum.at(A0, seg, r[live])
-    Te = _eval_temperature(T, r, live)
+    Te = edge_temperature(T, r, live)
     A = Te * host.segment_lse(lk[live] + r[live] / Te, seg, S * S)
     return A0.reshape(S, S), A.reshape(S, S), Te
 
@@ -96,11 +101,8 @@ def _dense_forward(ns, prob, reward, pi0, T):
     ns, lk, r = _host_arrays(ns, prob, reward, pi0)
     T = float(T)
     A0, A, Te = _dense_matrices(ns, lk, r, T)
-    if strong_components(A)[0] != 1:
-        raise ValueError(
-            "mdp: W_T is reducible, so its Perron vector is not unique and has no "
-            "derivative; gradients of steady_state need a strongly connected support graph"
-        )
+    if strong_components(A)[0] != 1:  # -inf rewards of a traced R can cut edges
+        raise ValueError(_REDUCIBLE)
     mu, phi, B = balance(A, np.zeros_like(A), Te)
     phi = phi - phi.max()
     rho_B, y, resid = perron_vector(B, "left")
@@ -116,26 +118,25 @@ def _dense_forward(ns, prob, reward, pi0, T):
         scaled = max_plus_eigenvalue(A0)
         log_growth = log_rho_B if scaled == 0 else float(np.sign(scaled) * np.inf)
     stats = np.array([0.0, 1.0, resid])
-    return x, np.float64(log_growth), np.float64(scaled), stats, y, q, phi, np.float64(Te)
+    Te, mu = np.float64(Te), np.float64(mu)
+    return x, np.float64(log_growth), np.float64(scaled), stats, y, q, phi, Te, mu
 
 
 def _host_arrays(ns, prob, reward, pi0):
-    ns, prob, reward, pi0 = (np.asarray(a) for a in (ns, prob, reward, pi0))
-    k = pi0[:, :, None] * prob
-    live = (k > 0) & (reward > -np.inf)
-    with np.errstate(divide="ignore"):
-        lk = np.where(live, np.log(np.where(live, k, 1.0)), -np.inf)
-    return ns, lk, np.where(live, reward, 0.0)
+    """NumPy ``(next_state, log K, reward)`` by the MDP's own rule (:attr:`MDP.log_kernel`)."""
+    mdp = _mdp_from(*(np.asarray(a) for a in (ns, prob, reward, pi0)), dense=False)
+    lk = mdp.log_kernel
+    return mdp.next_state, lk, np.where(np.isfinite(lk), mdp.reward, 0.0)
 
 
-def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, xbar):
-    """Host: per-transition flux and population terms ``(flux_e, pop_e)``, ``(S, A, B)``."""
+def _dense_edges(ns, prob, reward, pi0, x, y, q, phi, Te, mu, xbar):
+    """Host: per-transition flux and population terms ``(flux_e, pop_e)``, ``(S, A, B)``,
+    from the forward solve's balancing ``(phi, mu)`` and Perron vectors ``(y, q)``."""
     ns, lk, r = _host_arrays(ns, prob, reward, pi0)
     x, y, q, phi = (np.asarray(a, dtype=float) for a in (x, y, q, phi))
     live, src, S = _live_edges(ns, lk)
-    Te = float(Te)
+    Te, mu = float(Te), float(mu)
     _, A, _ = _dense_matrices(ns, lk, r, Te)
-    mu, _, _ = balance(A, np.zeros_like(A), Te)
     with np.errstate(over="ignore", invalid="ignore"):
         B = np.where(np.isfinite(A), np.exp((phi[:, None] + A - mu - phi[None, :]) / Te), 0.0)
         log_beta = np.where(live, (phi[src] + r - mu - phi[ns]) / Te + lk, -np.inf)
@@ -176,7 +177,7 @@ def _iterative_forward(ns, prob, reward, pi0, T, x0, *, solver, tol, max_iter, r
     mdp = _mdp_from(ns, prob, reward, pi0, dense == "dense")
     left = _steady_one(mdp, T, x0, tol, max_iter, method)
     hns, lk, r = _host_arrays(ns, prob, reward, pi0)
-    Te = _eval_temperature(T, r, np.isfinite(lk))
+    Te = edge_temperature(T, r, np.isfinite(lk))
     back = transposed_mdp(hns, lk, r, Te) if right else None
     if not right:
         q = np.zeros(len(x0))
@@ -294,11 +295,11 @@ def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=True)
     scalar = jax.ShapeDtypeStruct((), dt)
     stats_shape = jax.ShapeDtypeStruct((3,), dt)
     if solver == "dense":
-        shapes = (_shape(S, dt), scalar, scalar, stats_shape, *(_shape(S, dt),) * 3, scalar)
-        x, log_growth, scaled, stats, y, q, phi, Te = _on_host(
+        shapes = (_shape(S, dt), scalar, scalar, stats_shape, *(_shape(S, dt),) * 3, scalar, scalar)
+        x, log_growth, scaled, stats, y, q, phi, Te, mu = _on_host(
             _dense_forward, shapes, ns, prob, reward, pi0, T
         )
-        res = (ns, prob, reward, pi0, T, log_growth, x, y, q, phi, Te)
+        res = (ns, prob, reward, pi0, T, log_growth, x, y, q, phi, Te, mu)
         return (x, log_growth, scaled, stats), res
     if not is_traced(ns, prob, reward, pi0, T, x0):  # eager: the public host solvers
         out = _iterative_forward(
@@ -323,10 +324,8 @@ def _perron_fwd(solver, tol, max_iter, ns, prob, reward, pi0, T, x0, right=True)
 
 
 def _jax_arrays(ns, prob, reward, pi0):
-    k = pi0[:, :, None] * prob
-    live = (k > 0) & (reward > -jnp.inf)
-    lk = jnp.where(live, jnp.log(jnp.where(live, k, 1.0)), -jnp.inf)
-    return ns, lk, jnp.where(live, reward, 0.0)
+    """JAX ``(next_state, log K, reward)`` of traced leaves (:meth:`MDP.traced_arrays`)."""
+    return _mdp_from(ns, prob, reward, pi0, dense=False).traced_arrays()
 
 
 def _perron_bwd(solver, tol, max_iter, res, cts):
@@ -334,9 +333,8 @@ def _perron_bwd(solver, tol, max_iter, res, cts):
     ns, prob, reward, pi0, T, log_growth = res[:6]
     dt = reward.dtype
     if solver == "dense":
-        x, y, q, phi, Te = res[6:]
         shapes = (jax.ShapeDtypeStruct(reward.shape, dt),) * 2
-        flux, pop = _on_host(_dense_edges, shapes, ns, prob, reward, pi0, x, y, q, phi, Te, xbar)
+        flux, pop = _on_host(_dense_edges, shapes, ns, prob, reward, pi0, *res[6:], xbar)
     else:
         x, q, g, Te = res[6:]
         flux, pop = _power_edges(

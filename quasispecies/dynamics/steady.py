@@ -37,7 +37,7 @@ from quasispecies.dynamics.horizon import (
     traced_population,
     traced_temperature,
 )
-from quasispecies.dynamics.implicit import check_irreducible, perron
+from quasispecies.dynamics.implicit import check_irreducible, edge_temperature, perron
 from quasispecies.kernels.maxplus import strong_components
 from quasispecies.kernels.operators import forward, log_weight_matrix
 from quasispecies.kernels.perron import balance, perron_vector
@@ -198,12 +198,7 @@ def _steady_one(mdp: MDP, T: float, x0, tol: float, max_iter: int, method: str) 
         best = (top[1], top[2])
         irreducible = False
     else:
-        Te = (
-            T
-            if T > 0
-            else 1e-8
-            * max(1.0, float(np.max(np.abs(mdp.reward[np.isfinite(mdp.log_kernel)]), initial=0.0)))
-        )
+        Te = edge_temperature(T, mdp.reward, np.isfinite(mdp.log_kernel))
         best = None
         irreducible = True  # not tested on the iterative path; see `method`
         if method == "pull":  # pull-form solvers, see quasispecies.kernels.krylov
