@@ -154,7 +154,9 @@ def write_tiny_gguf(
 
 
 def reference_logprobs(w, cfg, tokens) -> np.ndarray:
-    """Float64 NumPy Llama forward in the HF layout (rotate_half pairs (i, i + d/2)).
+    """Float64 NumPy Llama forward in the HF layout (rotate_half pairs (i, i + d/2)); the
+    layers' optional ``q_bias``/``k_bias``/``v_bias`` (Qwen2) and ``q_norm``/``k_norm``
+    (Qwen3) are applied as in HF's modeling_qwen2/qwen3.
 
     Returns log-softmax (T, V) at every position. Independent of the package: written
     from the HF modeling_llama equations, with Q/K rows *not* permuted.
@@ -176,9 +178,12 @@ def reference_logprobs(w, cfg, tokens) -> np.ndarray:
     mask = np.tril(np.ones((T, T), dtype=bool))
     for lw in w["layers"]:
         a = rms(x, lw["attn_norm"])
-        q = (a @ lw["q"].T).reshape(T, H, d)
-        k = (a @ lw["k"].T).reshape(T, KV, d)
-        v = (a @ lw["v"].T).reshape(T, KV, d)
+        q, k, v = a @ lw["q"].T, a @ lw["k"].T, a @ lw["v"].T
+        if "q_bias" in lw:  # Qwen2: q/k/v biases
+            q, k, v = q + lw["q_bias"], k + lw["k_bias"], v + lw["v_bias"]
+        q, k, v = q.reshape(T, H, d), k.reshape(T, KV, d), v.reshape(T, KV, d)
+        if "q_norm" in lw:  # Qwen3: RMSNorm of each query and key head
+            q, k = rms(q, lw["q_norm"]), rms(k, lw["k_norm"])
         q = q * cos + rot_half(q) * sin
         k = k * cos + rot_half(k) * sin
         k = np.repeat(k, H // KV, axis=1)

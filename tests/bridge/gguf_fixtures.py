@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.lm_support import TINY_MERGES, tiny_vocab
+from tests.lm_support import TINY_MERGES, reference_logprobs, tiny_vocab
 
 F16 = np.float16
 
@@ -231,42 +231,6 @@ def write_qwen_gguf(
 
 # ------------------------------------------------------------------------- reference
 def qwen_reference_logprobs(w, cfg, tokens) -> np.ndarray:
-    """Float64 NumPy Qwen2/Qwen3 forward pass (HF layout): log-softmax (T, V)."""
-    x = w["embed"][np.asarray(tokens)].astype(np.float64)
-    T = len(tokens)
-    H, KV, d = cfg["n_heads"], cfg["n_kv"], cfg["head_dim"]
-    inv = cfg["base"] ** (-np.arange(0, d, 2) / d)
-    ang = np.arange(T)[:, None] * inv[None, :]
-    cos = np.concatenate([np.cos(ang)] * 2, axis=-1)[:, None, :]
-    sin = np.concatenate([np.sin(ang)] * 2, axis=-1)[:, None, :]
-
-    def rms(h, g):
-        return h / np.sqrt(np.mean(h * h, axis=-1, keepdims=True) + cfg["eps"]) * g
-
-    def rot_half(v):
-        return np.concatenate([-v[..., d // 2 :], v[..., : d // 2]], axis=-1)
-
-    mask = np.tril(np.ones((T, T), dtype=bool))
-    for lw in w["layers"]:
-        a = rms(x, lw["attn_norm"])
-        q, k, v = a @ lw["q"].T, a @ lw["k"].T, a @ lw["v"].T
-        if "q_bias" in lw:
-            q, k, v = q + lw["q_bias"], k + lw["k_bias"], v + lw["v_bias"]
-        q, k, v = q.reshape(T, H, d), k.reshape(T, KV, d), v.reshape(T, KV, d)
-        if "q_norm" in lw:
-            q, k = rms(q, lw["q_norm"]), rms(k, lw["k_norm"])
-        q = q * cos + rot_half(q) * sin
-        k = k * cos + rot_half(k) * sin
-        k = np.repeat(k, H // KV, axis=1)
-        v = np.repeat(v, H // KV, axis=1)
-        s = np.einsum("thd,shd->hts", q, k) / np.sqrt(d)
-        s = np.where(mask[None], s, -np.inf)
-        s = np.exp(s - s.max(axis=-1, keepdims=True))
-        s /= s.sum(axis=-1, keepdims=True)
-        x = x + np.einsum("hts,shd->thd", s, v).reshape(T, H * d) @ lw["o"].T
-        b = rms(x, lw["ffn_norm"])
-        gate = b @ lw["gate"].T
-        x = x + ((gate / (1 + np.exp(-gate))) * (b @ lw["up"].T)) @ lw["down"].T
-    logits = rms(x, w["norm"]) @ w["out"].T
-    m = logits.max(axis=-1, keepdims=True)
-    return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+    """Float64 NumPy Qwen2/Qwen3 forward pass (HF layout): log-softmax (T, V). The Llama
+    reference of ``tests/lm_support.py``, which applies the layers' biases and q/k norms."""
+    return reference_logprobs(w, cfg, tokens)
