@@ -68,24 +68,25 @@ while every weight is a normal float64 (exact there) and in the log domain other
   kernel. From `S = 2e5` on both are bound by random memory access: the pull form reads
   each destination's predecessors from a dense `(D, n)` table and writes each output
   once. At `S = 2e4` the whole operator sits in cache and a step takes ~0.1 ms, so fixed
-  per-step costs decide. **Two machines in this table**: the `S = 2e4` and `2e5` sweep
-  rows were rerun on 2026-12-03 (after the change below) on an Intel Xeon with 2 cores
-  at load average ~12 (other sessions' test runs); the `1e6` sweep rows, the steady
-  states and the crossover are from an earlier run on an AMD EPYC at load ~5.5. Under
-  the heavy load SciPy's loop (three NumPy calls from Python per step) slowed down much
-  more than ours (one compiled call per temperature), so the rerun ratios (7.4 and 2.6
-  at `2e4`) flatter us. Fairer figures at `2e4` on the same Intel machine: pinned to one
-  core (`taskset -c 0`, same process, alternating, minimum of 8-12 repeats, load ~12) a
-  step took 67.5 us ours vs 191 us SciPy (deterministic) and 120 vs 207 us
-  (stochastic); the deterministic case rerun once more at load ~2.5 gave 0.569 s vs
-  2.36 s (4.2x; 89 vs 369 us a step), and SciPy alone in a process without JAX took
-  494 us a step. So on this machine ours is ahead at `2e4` at any load. On the earlier,
-  quieter AMD run SciPy took 78 us a step and ours 121 (ratio 0.64) before the change;
-  with the change's -20 % that machine would give about 0.8 at `2e4` deterministic:
-  >= 1x is not shown there (it was not available to rerun). **Still behind**: the
-  stochastic `1e6` row, rerun on the Intel machine after the change at load ~3-4 (0.94:
-  288 vs 271 s). There both sides are bound by random reads over 8e6 edges and the
-  change (per-step fixed costs) does not help; nothing further was tried for it.
+  per-step costs weigh. The linear kernel runs up to 8 temperatures side by side
+  (`quasispecies.kernels.pull.chunk_size`: an `(S, c)` state, one gathered predecessor
+  row serves the chunk, the step's fixed costs are paid once; each column is bitwise the
+  lone run, `tests/kernels/test_pull_chunks.py`). Measured on the quiet 2 cores
+  (2026-12-03, one jitted 200-step scan, best of 10): a temperature-step at `S = 2e3`
+  22 us alone vs 9 us in a chunk of 8 (the sweep went from 0.91x to 1.47x SciPy there);
+  at `S = 2e4` 110-114 us either way (the gathers themselves dominate); at `S = 1e6`
+  stochastic 19.2 ms alone, 17.1 in a chunk of 4 (what the 256 MiB weight budget allows
+  there), 15.1 in a chunk of 8.
+* **Machines and load**: every row of this table is from one run on an Intel Xeon with 2
+  cores and nothing else running (load average ~1.5: the benchmark itself). Earlier
+  tables mixed that machine under heavy load (other sessions' test suites: load 4-15)
+  with an AMD EPYC at load ~5.5, and showed the `2e4` sweeps at 0.64 / 0.95 and the
+  stochastic `1e6` one at 0.94: ours uses both cores (XLA splits each gather loop),
+  SciPy's loop one, so ours loses most when the other core is busy. Pinned to one core
+  (`taskset -c 0`, load ~12) a `2e4` step took 67.5 us ours vs 191 us SciPy
+  (deterministic) and 120 vs 207 us (stochastic); the quieter AMD run had SciPy at 78 us
+  a step and ours at 121 before the change below (~97 with it): on that machine the
+  `2e4` deterministic sweep may still be below 1x; it was not available to rerun.
 * **Where a step's time goes at `S = 2e4`** (deterministic, 12 in-degree buckets, one
   jitted 200-step scan per variant, per-step minimum over 15-25 repeats alternated in
   one process; measured 2026-12-03 with the load average at 9-15 on the 2 cores, so
@@ -97,28 +98,27 @@ while every weight is a normal float64 (exact there) and in the log domain other
   `quasispecies.kernels.pull._run_linear`) brings the step to 79-84 us (-20 %), and is
   what ours runs now. Tried, no gain: `lax.scan` unrolling by 2 or 4 (81 / 86 us);
   gathers without index clamping (`mode="promise_in_bounds"`: 71 vs 73 us, within the
-  noise: clamping is not the cost); earlier, batching the 32 temperatures with `vmap`
-  (an SpMM: 2.5 s vs 1.6 s, each temperature has its own weights, so the streamed bytes
-  grow 32-fold). Not tried for lack of time: skipping the smallest-positive pass on steps
-  where a running lower bound (`min n_{t+1} >= min n_t min w`) already satisfies the
-  guard (the floor without any guard pass measured 71-73 us); a host CSR backend for
-  cache-resident operators would at best tie SciPy (same kernel plus the guard). The
-  layout switch `PULL_MIN_STATES` is unchanged: the warm crossover rows favour the pull
-  form from `S = 64`, but it compiles per operator (the compile column, 2.6-7.6 s),
-  which a one-off small sweep pays in full.
+  noise: clamping is not the cost); one `(D, n)` gather and a sum over `D` per bucket
+  instead of `D` unrolled gather-multiply-adds (stochastic, quiet: 281 vs 110 us a step,
+  and 632 us in a chunk of 8); `XLA_FLAGS=--xla_backend_optimization_level=0` (compile
+  1.27 vs 1.9 s, the step twice as slow); batching the temperatures with `vmap` (the
+  chunk axis leading, so each gather reads `c` scattered values: 2.5 s vs 1.6 s; the
+  chunks above put it last). The compile column (~2 s for the linear kernel at `2e4`,
+  once per operator) is what a one-off small sweep pays on top: a first call at `2e4`
+  (32 T x 200 steps) took 2.6 s against SciPy's 1.2 s.
 * **Low-T sweep**: the linear-domain SciPy loop is *wrong* at most of these
-  temperatures (states underflow to 0; the row says how many), so the baseline is a
-  NumPy log-domain loop (`bench_scale.log_domain_sweep`: edges sorted by destination,
-  `np.logaddexp.reduceat` after a `np.maximum.reduceat` shift, exact at every T),
-  checked against ours at all 32 temperatures at `S = 2e4`; at larger sizes it runs on
-  every 4th (`2e5`) or 8th (`1e6`) temperature (`bench_scale.LOG_BASELINE_TEMPS`) and its
-  time is scaled to 32 (its cost per temperature does not depend on T), checked at
-  those. **Only the `2e4` row is measured**: the first run at `2e5` (33 min under the
-  load of 2026-12-03) stopped on a check in the benchmark (the linear loop lost digits
-  to subnormals at temperatures where it lost no state; such temperatures now count as
-  wrong), and neither `2e5` nor `1e6` (~30 min) was rerun. Ours detects the underflow (the guard)
-  and redoes those temperatures in the log domain (one `exp` per edge per step), about
-  3-4x the cost of a linear step, but still well ahead of the NumPy log-domain loop.
+  temperatures (states underflow to 0, or subnormal intermediates cost digits; the row
+  says at how many), so the baseline is a NumPy log-domain loop
+  (`bench_scale.log_domain_sweep`: edges sorted by destination, `np.logaddexp.reduceat`
+  after a `np.maximum.reduceat` shift, exact at every T), checked against ours at all 32
+  temperatures at `S = 2e4`; at larger sizes it runs on every 4th (`2e5`) or 8th (`1e6`)
+  temperature (`bench_scale.LOG_BASELINE_TEMPS`) and its time is scaled to 32 (its cost
+  per temperature does not depend on T), checked at those. Ours detects the underflow
+  (the guard) and redoes those temperatures in the log domain (one `exp` per edge per
+  step, ~6x the cost of a linear step), still 4-6x ahead of the NumPy log-domain loop.
+  Not tried: switching to the log domain at the step where the guard trips instead of
+  redoing the whole run (it would save the wasted linear part, ~15 % of a redone
+  temperature).
 * **Crossover**: the dense path (`S x A x S` reductions) never wins, not even at
   `S = 64`; the pull form beats the scatter-based segment reductions 1.7-22x at every
   size, so sparse MDPs use it from `quasispecies.dynamics.horizon.PULL_MIN_STATES` states on.""",
@@ -126,13 +126,21 @@ while every weight is a normal float64 (exact there) and in the log domain other
 Written and measured with `benchmarks/bench_memory.py` (see its docstring); each case in
 its own process, peak RSS from `/proc/self/status` (`VmHWM`, reset before each call).
 No baseline: these rows record what fits, not a speed ratio. The sequence-space solve
-holds three `2^L` working vectors besides the model's `log f`; the sweep's row gives its
-peak as a multiple of its inputs (the MDP's arrays and `x0`). Of the warm sweep's
-peak, the two `32 x S` float64 results that `quasispecies.kernels.pull.horizon` fills on
-the host (`u` and `x`, 244 MiB each at `S = 10^6`, though `scaled_log_population` returns
-only `u`) are about half, plus the per-temperature device outputs and their reordering
-copies; the first call also builds and caches the pull operator (about the inputs' size
-again) and compiles. Not done: filling only `u` when `x` is not wanted.""",
+holds three `2^L` working vectors besides the model's `log f` (XLA's own scratch for the
+matvec kernel, from `memory_analysis()`, is a few MiB, shown in the row). Its kernels
+are compiled beforehand in another process into a persistent compilation cache, so the
+measured solve's peak holds no compiler memory; measured the earlier way (compiling
+during the solve) it was 3.18 vectors at `L = 26` and 3.50 at `L = 24`, with the cache
+3.33 at `L = 24`: what is left above 3 is the runtime's own allocations (loaded
+executables, thread stacks, Python objects), not a fourth vector. A second solve in the
+same process is no measure at all (the allocator keeps the first solve's freed vectors:
+it shows ~0 added). The sweep's row gives its peak as a multiple of its inputs (the
+MDP's arrays and `x0`): `scaled_log_population` now asks the pull kernel for `u` only
+(`population=False`) and each temperature chunk's outputs are stored as soon as they
+come back, so the host holds one `32 x S` result (244 MiB at `S = 10^6`) where it held
+two, plus all the device outputs at once (11.6x the inputs before, 6.7x now); the first
+call also builds and caches the pull operator (about the inputs' size again) and
+compiles.""",
     "rl": """\
 Both are exact policy iteration (Howard) with the same improvement rule, so both stop
 after the same few improvement steps; the difference is the policy-evaluation solve.

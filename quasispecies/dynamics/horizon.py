@@ -176,7 +176,7 @@ def _horizon_run(mdp: MDP, Ts: np.ndarray, sweep: bool, x0, steps: int, history:
     if layout == "pull":
         from quasispecies.kernels.pull import horizon
 
-        res = horizon(mdp, np.atleast_1d(Ts), steps, x0, history=history)
+        res = horizon(mdp, np.atleast_1d(Ts), steps, x0, history=history, population=False)
         if sweep:
             return res.history, res.u
         return (None if res.history is None else res.history[0]), res.u[0]

@@ -105,6 +105,7 @@ def _rows_for(
         from quasispecies.kernels.pull import horizon as pull_horizon
 
         hres = pull_horizon(mdp, T, horizon, initial_population(mdp, x0))
+        assert hres.x is not None  # population=True (the default)
         if not (hres.x.sum(axis=-1) > 0).all():
             raise ValueError(f"mdp: no lineage survives to step {horizon} from x0")
         u, xs = hres.u, hres.x

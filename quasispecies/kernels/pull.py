@@ -52,12 +52,17 @@ from quasispecies.kernels.pull_layout import (
     to_internal as to_internal,
     to_original as to_original,
 )
-from quasispecies.semiring.core import init_pair, reduce_pair, segment_reduce_pair, softmax_pair
+from quasispecies.kernels.pull_steps import (
+    linear_step as linear_step,
+    linear_weights as linear_weights,
+    local_arrays as local_arrays,
+    log_step as log_step,
+    pair_step as pair_step,
+)
+from quasispecies.semiring.core import init_pair, softmax_pair
 from quasispecies.semiring.ell import (
-    ell_scaled_lse,
     exp_normalise,
     population_at,
-    segment_scaled_lse,
     shift_max,
     shift_max_pair,
 )
@@ -93,116 +98,6 @@ GUARD_LOG = float(np.log(1e-300))
 
 #: Normalised population from ``log n`` (``-inf`` = zero): ``exp(z) / sum exp(z)``.
 n_to_x = exp_normalise
-
-
-# ------------------------------------------------------------------- local steps
-def local_arrays(arrs, p: int):
-    """Part ``p``'s slice of :meth:`PullOperator.device_arrays` (the ``parts`` axis removed)."""
-    preds, rewards, logk, ts, td, tr, tl = arrs
-    return (
-        tuple(a[p] for a in preds),
-        tuple(a[p] for a in rewards),
-        tuple(a[p] for a in logk),
-        ts[p],
-        td[p],
-        tr[p],
-        tl[p],
-    )
-
-
-def linear_weights(arrs, T, rmax):
-    r"""Edge weights ``w_j = K_j e^{(R_j - R_max)/T}`` of the linear kernel (``T > 0``).
-
-    Returns ``(ws, tw, log min w)``: one ``(D, n)`` table per bucket, the tail's weights,
-    and the log of the smallest live weight (for the :data:`GUARD_LOG` guard). Shifting by
-    ``R_max`` keeps every weight ``<= 1``; ``T (log n_H + ...) + H R_max`` undoes it.
-    With ``T`` of shape ``(c,)`` (a chunk of temperatures), every table gains a trailing
-    ``c`` axis (``(D, n, c)``) and the minimum is per column, ``(c,)``.
-    """
-    T = jnp.asarray(T)
-    if T.ndim:  # per column the tables of that temperature alone (the same exp, same bits)
-        ws, tw, mins = jax.lax.map(lambda t: linear_weights(arrs, t, rmax), T)
-        last = lambda a: jnp.moveaxis(a, 0, -1)  # noqa: E731
-        return tuple(last(w) for w in ws), last(tw), mins
-    _, rewards, logk, _, _, tr, tl = arrs
-    ws = tuple(jnp.exp(lk + (r - rmax) / T) for r, lk in zip(rewards, logk, strict=True))
-    tw = jnp.exp(tl + (tr - rmax) / T)
-    mins = [
-        jnp.min(jnp.where(jnp.isfinite(lk), lk + (r - rmax) / T, jnp.inf), initial=jnp.inf)
-        for r, lk in zip((*rewards, tr), (*logk, tl), strict=True)
-    ]
-    return ws, tw, jnp.min(jnp.stack(mins))
-
-
-def linear_step(arrs, ws, tw, n, static, scale=None):
-    r"""One linear-domain step ``n -> n W`` (row vector), by destination:
-    ``(n W)(s') = sum_j n(p_j(s')) w_j(s')`` with ``w`` from :func:`linear_weights`.
-
-    With ``scale`` (a power of two), ``(scale n) W`` with the scaling applied to each
-    gathered entry (exact: the same bits as scaling ``n`` first, without a pass over
-    ``n`` to do it). Sums run in a fixed order (``j = 0, 1, ...``) per row. ``n`` may be
-    ``(m, c)`` with :func:`linear_weights` of a chunk of ``c`` temperatures: one gathered
-    row then serves all ``c`` columns (each column's sums are the ones of ``c = 1``).
-    """
-    n_zero, n_tail, _, _ = static
-    preds, _, _, ts, td, _, _ = arrs
-
-    def g(idx):
-        return n[idx] if scale is None else n[idx] * scale
-
-    outs = [jnp.zeros((n_zero, *n.shape[1:]), n.dtype)]
-    for P, W in zip(preds, ws, strict=True):
-        acc = g(P[0]) * W[0]
-        for j in range(1, P.shape[0]):
-            acc = acc + g(P[j]) * W[j]
-        outs.append(acc)
-    if n_tail:
-        outs.append(jax.ops.segment_sum(g(ts) * tw, td, num_segments=n_tail))
-    return jnp.concatenate(outs)
-
-
-def log_step(arrs, u, T, static):
-    r"""One log-domain step at ``T > 0``, by destination:
-    ``u'(s') = T log sum_j exp((u(p_j) + R_j) / T + log K_j)`` (``u = T log n``).
-
-    The reductions are :func:`quasispecies.semiring.ell.ell_scaled_lse` per bucket and
-    :func:`~quasispecies.semiring.ell.segment_scaled_lse` for the tail.
-    """
-    n_zero, n_tail, _, _ = static
-    preds, rewards, logk, ts, td, tr, tl = arrs
-    outs = [jnp.full(n_zero, -jnp.inf, u.dtype)]
-    for P, R, L in zip(preds, rewards, logk, strict=True):
-        # one (D, n) gather and a reduction over D: the same speed as D unrolled gathers
-        # here (exp dominates), and far less for XLA to compile
-        outs.append(ell_scaled_lse(u[P] + R, L, T))
-    if n_tail:
-        outs.append(segment_scaled_lse(u[ts] + tr, tl, td, n_tail, T))
-    return jnp.concatenate(outs)
-
-
-def pair_step(arrs, u, c, T, static):
-    r"""One ``(u, c)`` semiring step at any ``T`` (max-plus with tie multiplicities at 0):
-    :func:`quasispecies.kernels.operators.forward`, by destination.
-
-    ``(u', c')(s') = (+)_j (u(p_j) + R_j, c(p_j) + log K_j)`` with
-    :func:`quasispecies.semiring.core.reduce_pair` over each bucket's ``D`` predecessors
-    and :func:`~quasispecies.semiring.core.segment_reduce_pair` for the tail.
-    """
-    n_zero, n_tail, _, _ = static
-    preds, rewards, logk, ts, td, tr, tl = arrs
-    us = [jnp.full(n_zero, -jnp.inf, u.dtype)]
-    cs = [jnp.full(n_zero, -jnp.inf, u.dtype)]
-    for P, R, L in zip(preds, rewards, logk, strict=True):
-        U = jnp.stack([u[P[j]] + R[j] for j in range(P.shape[0])])
-        C = jnp.stack([c[P[j]] + L[j] for j in range(P.shape[0])])
-        out = reduce_pair(U, C, T, axis=0)
-        us.append(out.u)
-        cs.append(out.c)
-    if n_tail:
-        out = segment_reduce_pair(u[ts] + tr, c[ts] + tl, td, n_tail, T)
-        us.append(out.u)
-        cs.append(out.c)
-    return jnp.concatenate(us), jnp.concatenate(cs)
 
 
 # --------------------------------------------------------------- one temperature
@@ -419,13 +314,13 @@ class HorizonResult(NamedTuple):
     """Finite-horizon path sums for a batch of temperatures (original state order).
 
     ``history`` (K, steps + 1, S) or None; ``u`` (K, S) ``= T log n_steps``;
-    ``x`` (K, S) the normalised ``n_steps``; ``kernel`` (K,) which kernel produced each row
-    (``"linear"``, ``"log"`` or ``"pair"``).
+    ``x`` (K, S) the normalised ``n_steps`` (None when not asked for); ``kernel`` (K,)
+    which kernel produced each row (``"linear"``, ``"log"`` or ``"pair"``).
     """
 
     history: np.ndarray | None
     u: np.ndarray
-    x: np.ndarray
+    x: np.ndarray | None
     kernel: np.ndarray
 
 
@@ -438,6 +333,7 @@ def horizon(
     history: bool = False,
     kernel: str = "auto",
     op: PullOperator | None = None,
+    population: bool = True,
 ) -> HorizonResult:
     """``u_steps = T log n_steps`` and ``x_steps`` for each temperature (1-D array).
 
@@ -447,6 +343,7 @@ def horizon(
     one kernel (for tests). The linear kernel runs the temperatures in chunks side by side
     (:func:`chunk_size`; each column bitwise the run of that temperature alone), one jitted
     call per chunk; the log and pair kernels (exp-bound, or rare) one temperature per call.
+    ``population=False`` leaves ``x`` out (``None``): a ``(K, S)`` host array less.
     """
     if kernel not in ("auto", "log", "pair"):
         raise ValueError(f"kernel: expected 'auto', 'log' or 'pair', got {kernel!r}")
@@ -456,49 +353,51 @@ def horizon(
     x0i = jnp.asarray(to_internal(op, np.asarray(x0, dtype=np.float64)))
     arrs, static = op.device_arrays(), op.static()
     u = np.empty((K, S))
-    x = np.empty((K, S))
+    x = np.empty((K, S)) if population else None
     hist = np.empty((K, steps + 1, S)) if history else None
     which = np.empty(K, dtype=object)
     zero = Ts == 0
     todo_log = np.flatnonzero(~zero) if kernel == "log" else np.array([], dtype=int)
     todo_pair = np.flatnonzero(zero) if kernel != "pair" else np.arange(K)
 
-    def put(idx, xs, uu, xx, name, keep=None):
-        keep = np.ones(len(idx), dtype=bool) if keep is None else keep
-        u[idx[keep]] = to_original(op, uu)[keep]
-        x[idx[keep]] = to_original(op, xx)[keep]
-        if hist is not None:
-            hist[idx[keep], 1:] = to_original(op, xs)[keep]
-        which[idx[keep]] = name
+    def each(fn, idx, name, *args, chunk=0):
+        """Run ``fn`` on the temperatures ``idx`` and store each run's rows at once (only
+        one run's device outputs alive at a time); returns those whose guard tripped.
 
-    def each(fn, idx, *args, chunk=0):
-        # one jitted call per temperature (a batch of one) or per chunk of ``chunk``
-        # temperatures side by side (the last one padded by repeating its last T): every
-        # kernel compiles once per operator (and chunk size), whatever the number of
-        # temperatures or of guard fallbacks
+        One jitted call per temperature (a batch of one) or per chunk of ``chunk``
+        temperatures side by side (the last one padded by repeating its last T): every
+        kernel compiles once per operator (and chunk size), whatever the number of
+        temperatures or of guard fallbacks."""
         if chunk:
             pad = np.concatenate([idx, np.repeat(idx[-1:], -len(idx) % chunk)])
-            runs = [Ts[pad[i : i + chunk]][None] for i in range(0, len(pad), chunk)]
+            runs = [pad[i : i + chunk] for i in range(0, len(pad), chunk)]
         else:
-            runs = [Ts[i : i + 1] for i in idx]
-        outs = [fn(arrs, jnp.asarray(t), x0i, *args) for t in runs]
-        return [
-            None if o[0] is None else np.concatenate(o)[: len(idx)] for o in zip(*outs, strict=True)
-        ]
+            runs = [idx[i : i + 1] for i in range(len(idx))]
+        failed = []
+        for k, ids in enumerate(runs):
+            t = Ts[ids][None] if chunk else Ts[ids]
+            xs, uu, xx, *rest = fn(arrs, jnp.asarray(t), x0i, *args)
+            n = min(len(ids), len(idx) - k * len(ids))  # the padded tail is dropped
+            keep = np.asarray(rest[0])[:n] if name == "linear" else np.ones(n, bool)
+            rows = ids[:n][keep]
+            u[rows] = to_original(op, np.asarray(uu)[:n][keep])
+            if x is not None:
+                x[rows] = to_original(op, np.asarray(xx)[:n][keep])
+            if hist is not None:
+                hist[rows, 1:] = to_original(op, np.asarray(xs)[:n][keep])
+            which[rows] = name
+            failed.append(ids[:n][~keep])
+        return np.concatenate(failed)
 
     if kernel == "auto" and (~zero).any():
         idx = np.flatnonzero(~zero)
         c = chunk_size(op, len(idx))
-        c = c if c > 1 else 0
-        xs, uu, xx, ok = each(_linear_all, idx, op.reward_max, steps, static, history, chunk=c)
-        put(idx, xs, uu, xx, "linear", ok)
-        todo_log = idx[~ok]
+        args = (op.reward_max, steps, static, history)
+        todo_log = each(_linear_all, idx, "linear", *args, chunk=c if c > 1 else 0)
     if len(todo_log):
-        xs, uu, xx = each(_log_all, todo_log, steps, static, history)
-        put(todo_log, xs, uu, xx, "log")
+        each(_log_all, todo_log, "log", steps, static, history)
     if len(todo_pair):
-        xs, uu, xx, _ = each(_pair_all, todo_pair, steps, static, history)
-        put(todo_pair, xs, uu, xx, "pair")
+        each(_pair_all, todo_pair, "pair", steps, static, history)
     if hist is not None:
         hist[:, 0] = np.asarray(x0, dtype=np.float64)
     return HorizonResult(hist, u, x, which)

@@ -102,13 +102,15 @@ def _prepare(mdp, temperatures, steps, x0):
 
 
 # ------------------------------------------------------------------- temperatures
-@partial(jax.jit, static_argnames=("kernel", "steps", "static", "mesh"))
-def _sweep_sharded(arrs, Ts, x0, rmax, kernel, steps, static, mesh):
+@partial(jax.jit, static_argnames=("kernel", "steps", "static", "mesh", "chunk"))
+def _sweep_sharded(arrs, Ts, x0, rmax, kernel, steps, static, mesh, chunk=1):
     ax = mesh.axis_names[0]
     if kernel == "linear":
 
         def body(arrs, Ts, x0, rmax):
-            _, u, x, ok = pull.linear_batch(arrs, Ts, x0, rmax, steps, static, False)
+            # this device's temperatures in chunks side by side (pull.chunk_size)
+            Tc = Ts if chunk == 1 else Ts.reshape(-1, chunk)
+            _, u, x, ok = pull.linear_batch(arrs, Tc, x0, rmax, steps, static, False)
             return u, x, ok
     elif kernel == "log":
 
@@ -153,7 +155,10 @@ def sweep_over_devices(mdp, temperatures, steps: int, x0=None, *, mesh: Mesh | N
         per = 1 << max(0, int(np.ceil(np.log2(-(-len(idx) // n)))))
         sub = np.concatenate([Ts[idx], np.full(per * n - len(idx), Ts[idx][-1])])
         Tsh = jax.device_put(jnp.asarray(sub), NamedSharding(mesh, P(mesh.axis_names[0])))
-        uu, xx, ok = _sweep_sharded(arrs, Tsh, x0i, op.reward_max, kernel, steps, static, mesh)
+        chunk = pull.chunk_size(op, per) if kernel == "linear" else 1  # a power of two <= per
+        uu, xx, ok = _sweep_sharded(
+            arrs, Tsh, x0i, op.reward_max, kernel, steps, static, mesh, chunk
+        )
         ok = fetch(ok)[: len(idx)]
         uu, xx = pull.to_original(op, fetch(uu)), pull.to_original(op, fetch(xx))
         u[idx[ok]] = uu[: len(idx)][ok]

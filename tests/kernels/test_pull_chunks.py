@@ -52,3 +52,13 @@ def test_chunk_size_is_a_power_of_two_within_the_memory_budget(monkeypatch):
     assert pull.chunk_size(op, 32) == 2
     monkeypatch.setattr(pull, "CHUNK_BYTES", 8 * slots - 1)  # not even one: one at a time
     assert pull.chunk_size(op, 32) == 1
+
+
+def test_population_false_leaves_x_out_and_keeps_u():
+    mdps, x0 = _mdps()
+    Ts = np.array([1e-3, 0.5, 2.0, 0.0])
+    full = pull.horizon(mdps["stoch"], Ts, 20, x0)
+    lean = pull.horizon(mdps["stoch"], Ts, 20, x0, population=False)
+    assert lean.x is None and full.x is not None
+    np.testing.assert_array_equal(lean.u, full.u)
+    assert list(lean.kernel) == list(full.kernel)
