@@ -178,7 +178,8 @@ def row(**kw) -> dict:
 
 
 def merge_partial(name: str, rows: list[dict], order: list[str]) -> list[dict]:
-    """A partial rerun's ``rows`` with the other cases' rows of the existing results file.
+    """A partial rerun's ``rows`` with the other cases' rows of the existing results file
+    ``results/<name>.json`` (``name`` may be a ``<benchmark>.quick`` file).
 
     Rows of the rerun replace those with the same ``case``; the result is sorted by the
     position of each ``case`` in ``order``.
@@ -192,8 +193,10 @@ def merge_partial(name: str, rows: list[dict], order: list[str]) -> list[dict]:
     return sorted(old + rows, key=lambda r: rank.get(str(r.get("case")), len(rank)))
 
 
-def write_results(name: str, rows: list[dict], *, description: str, command: str) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically (the schema in the README)."""
+def write_results(
+    name: str, rows: list[dict], *, description: str, command: str, file: str | None = None
+) -> Path:
+    """Write ``benchmarks/results/<file or name>.json`` atomically (the schema in the README)."""
     sys.path.insert(0, str(ROOT))
     from quasispecies.model.io import atomic_write
 
@@ -206,7 +209,7 @@ def write_results(name: str, rows: list[dict], *, description: str, command: str
         "machine": machine(),
         "rows": rows,
     }
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{file or name}.json"
     with atomic_write(path, "w") as fh:
         json.dump(doc, fh, indent=1, default=_json_default)
         fh.write("\n")
@@ -294,11 +297,15 @@ def drive(
             rows.append(r)
             msg = r.get("error") or describe(r)
             print(f"[{time.perf_counter() - t0:6.0f}s] {key}: {msg}", flush=True)
+    # a --quick (smoke) run writes results/<name>.quick.json, which the tables ignore, so it
+    # never replaces or mixes into the full run's rows
+    file = f"{name}.quick" if quick else name
     if only:  # a partial rerun replaces its cases' rows and keeps the others
-        rows = merge_partial(name, rows, all_keys)
+        rows = merge_partial(file, rows, keys if quick else all_keys)
     write_results(
         name,
         rows,
+        file=file,
         description=doc.split("\n\n")[0],
         command=f"python benchmarks/{Path(script).name}" + (" --quick" if quick else ""),
     )

@@ -562,7 +562,11 @@ def main(argv=None) -> int:
     p.add_argument("--table-only", action="store_true", help="only rebuild README.md")
     p.add_argument("--only", default=None, help="comma list of benchmark names to run")
     p.add_argument("--skip", default="", help="comma list of benchmark names to skip")
-    p.add_argument("--quick", action="store_true", help="pass --quick to every script")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="pass --quick to every script (smoke run: results/<name>.quick.json, not tabulated)",
+    )
     p.add_argument("--timeout", type=float, default=4 * 3600, help="per-script limit, s")
     args = p.parse_args(argv)
     names = [n for n, _, _ in BENCHMARKS]
