@@ -290,12 +290,13 @@ MAX_CHUNK = 8
 CHUNK_BYTES = 256 * 2**20
 
 
-def chunk_size(op: PullOperator, count: int) -> int:
+def chunk_size(op: PullOperator, count: int, column_bytes: int = 0) -> int:
     r"""Temperatures the linear kernel of :func:`horizon` runs side by side, for ``count``.
 
     A power of two (so a sweep compiles for one or two chunk shapes): the smallest one
     covering ``count``, at most :data:`MAX_CHUNK`, and no more than :data:`CHUNK_BYTES` of
-    weight tables (``c`` float64 per padded edge slot). Side by side, each step gathers a
+    weight tables (``c`` float64 per padded edge slot) plus ``column_bytes`` per column
+    (the history a run returns, say). Side by side, each step gathers a
     predecessor's ``c`` values in one memory access and pays the step's fixed costs once
     for the chunk. Measured on 2 cores (``benchmarks/README.md``), a temperature-step in a
     chunk of 8 against one temperature at a time: 2.4x faster at ``S = 2e3`` (fixed costs
@@ -304,7 +305,7 @@ def chunk_size(op: PullOperator, count: int) -> int:
     if count <= 1:
         return 1
     slots = sum(int(np.prod(p.shape[1:])) for p in op.preds) + int(op.tail_src.shape[1])
-    by_memory = max(1, CHUNK_BYTES // max(1, 8 * slots))
+    by_memory = max(1, CHUNK_BYTES // max(1, 8 * slots + column_bytes))
     c = 1
     while c < min(count, MAX_CHUNK, by_memory):
         c *= 2
@@ -392,7 +393,7 @@ def horizon(
 
     if kernel == "auto" and (~zero).any():
         idx = np.flatnonzero(~zero)
-        c = chunk_size(op, len(idx))
+        c = chunk_size(op, len(idx), 8 * steps * op.size if history else 0)
         args = (op.reward_max, steps, static, history)
         todo_log = each(_linear_all, idx, "linear", *args, chunk=c if c > 1 else 0)
     if len(todo_log):

@@ -52,6 +52,10 @@ def test_chunk_size_is_a_power_of_two_within_the_memory_budget(monkeypatch):
     assert pull.chunk_size(op, 32) == 2
     monkeypatch.setattr(pull, "CHUNK_BYTES", 8 * slots - 1)  # not even one: one at a time
     assert pull.chunk_size(op, 32) == 1
+    # a history per column counts against the same budget
+    monkeypatch.setattr(pull, "CHUNK_BYTES", 4 * (8 * slots + 1000))
+    assert pull.chunk_size(op, 32) == 4 and pull.chunk_size(op, 32, 1000) == 4
+    assert pull.chunk_size(op, 32, 1001) == 2
 
 
 def test_population_false_leaves_x_out_and_keeps_u():
