@@ -72,7 +72,7 @@ while every weight is a normal float64 (exact there) and in the log domain other
   (`quasispecies.kernels.pull.chunk_size`: an `(S, c)` state, one gathered predecessor
   row serves the chunk, the step's fixed costs are paid once; each column is bitwise the
   lone run, `tests/kernels/test_pull_chunks.py`). Measured on the quiet 2 cores
-  (2026-12-03, one jitted 200-step scan, best of 10): a temperature-step at `S = 2e3`
+  (2026-12-03, one jitted 50- or 200-step scan, best of 3-10): a temperature-step at `S = 2e3`
   22 us alone vs 9 us in a chunk of 8 (the sweep went from 0.91x to 1.47x SciPy there);
   at `S = 2e4` 110-114 us either way (the gathers themselves dominate); at `S = 1e6`
   stochastic 19.2 ms alone, 17.1 in a chunk of 4 (what the 256 MiB weight budget allows
