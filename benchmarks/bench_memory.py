@@ -26,6 +26,7 @@ system without them ``resource.getrusage`` gives the peak since start).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -72,7 +73,6 @@ def _use_cache() -> None:
 def _precompile(L: int) -> float:
     """Compile the L-site kernels in a separate process (two Lanczos steps, the Clenshaw
     Ritz vector as the full solve) into :data:`CACHE_DIR`; returns its wall time."""
-    import shutil
     import subprocess
 
     shutil.rmtree(CACHE_DIR, ignore_errors=True)
@@ -89,21 +89,21 @@ def _precompile(L: int) -> float:
     return time.perf_counter() - t
 
 
-def _kernel_temp_mb(L: int) -> float:
-    """The largest XLA scratch (``memory_analysis().temp_size_in_bytes``, MiB) of the
-    matvec kernel at this L: what a step needs besides the three vectors."""
+def _kernel_temp_mb(model) -> float:
+    """The XLA scratch (``memory_analysis().temp_size_in_bytes``, MiB) of the model's matvec
+    kernel at ``T = 1``: what a step needs besides the three vectors (compiled, not run)."""
     import jax
-    import jax.numpy as jnp
 
     from quasispecies.kernels import symmetrised as K
 
-    N = 2**L
-    vec = jax.ShapeDtypeStruct((N,), jnp.float64)
-    weights = jax.ShapeDtypeStruct((L, 2, 2), jnp.float64)
-    coef = jax.ShapeDtypeStruct((10,), jnp.float64)
-    plan = K.make_plan(L, 2, K.BLOCK)
-    m = K._step.lower(vec, vec, vec, vec, weights, coef, plan=plan).compile().memory_analysis()
-    return m.temp_size_in_bytes / 2**20
+    op = model.operator(1.0)  # holds no k^L buffer of its own
+
+    def spec(a):
+        return jax.ShapeDtypeStruct(a.shape, a.dtype)
+
+    vec, coef = spec(op.diag), jax.ShapeDtypeStruct((10,), op.dtype)
+    lowered = K._step.lower(vec, vec, vec, vec, spec(op.weights), coef, plan=op.plan)
+    return lowered.compile().memory_analysis().temp_size_in_bytes / 2**20
 
 
 def sequence(L: int) -> dict:
@@ -137,10 +137,8 @@ def sequence(L: int) -> dict:
         warm, mem = cold, cold_mb
     else:
         ss, _, warm, mem = C.measure(lambda: qs.steady_state(model, 1.0), repeats=1, cold=False)
-    temp_mb = _kernel_temp_mb(L)
+    temp_mb = _kernel_temp_mb(model)
     if single:
-        import shutil
-
         shutil.rmtree(CACHE_DIR, ignore_errors=True)
     if not ss.residual < 1e-8:
         raise AssertionError(f"L={L}: residual {ss.residual} too large")
