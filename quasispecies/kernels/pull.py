@@ -362,22 +362,19 @@ def horizon(
     todo_log = np.flatnonzero(~zero) if kernel == "log" else np.array([], dtype=int)
     todo_pair = np.flatnonzero(zero) if kernel != "pair" else np.arange(K)
 
-    def each(fn, idx, name, *args, chunk=0):
+    def each(fn, idx, name, *args, chunk=1):
         """Run ``fn`` on the temperatures ``idx`` and store each run's rows at once (only
         one run's device outputs alive at a time); returns those whose guard tripped.
 
-        One jitted call per temperature (a batch of one) or per chunk of ``chunk``
+        One jitted call per temperature (a batch of one) or per chunk of ``chunk > 1``
         temperatures side by side (the last one padded by repeating its last T): every
         kernel compiles once per operator (and chunk size), whatever the number of
         temperatures or of guard fallbacks."""
-        if chunk:
-            pad = np.concatenate([idx, np.repeat(idx[-1:], -len(idx) % chunk)])
-            runs = [pad[i : i + chunk] for i in range(0, len(pad), chunk)]
-        else:
-            runs = [idx[i : i + 1] for i in range(len(idx))]
+        pad = np.concatenate([idx, np.repeat(idx[-1:], -len(idx) % chunk)])
+        runs = [pad[i : i + chunk] for i in range(0, len(pad), chunk)]
         failed = []
         for k, ids in enumerate(runs):
-            t = Ts[ids][None] if chunk else Ts[ids]
+            t = Ts[ids][None] if chunk > 1 else Ts[ids]
             xs, uu, xx, *rest = fn(arrs, jnp.asarray(t), x0i, *args)
             n = min(len(ids), len(idx) - k * len(ids))  # the padded tail is dropped
             keep = np.asarray(rest[0])[:n] if name == "linear" else np.ones(n, bool)
@@ -395,7 +392,7 @@ def horizon(
         idx = np.flatnonzero(~zero)
         c = chunk_size(op, len(idx), 8 * steps * op.size if history else 0)
         args = (op.reward_max, steps, static, history)
-        todo_log = each(_linear_all, idx, "linear", *args, chunk=c if c > 1 else 0)
+        todo_log = each(_linear_all, idx, "linear", *args, chunk=c)
     if len(todo_log):
         each(_log_all, todo_log, "log", steps, static, history)
     if len(todo_pair):
